@@ -1,0 +1,190 @@
+"""The system calls berth makes that the standard library does not offer.
+
+:class:`Syscalls` is the one object the rest of berth receives to touch the
+kernel (mounts, namespaces, capabilities, prctl, ...). Tests of logic pass a
+recording fake with the same methods; the kernel tests prove this one.
+Every failure raises :class:`berth.errors.KernelError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from berth.kernel import consts as c
+from berth.kernel.libc import check, fsencode, libc, syscall
+
+_mount = libc.mount
+_mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_umount2 = libc.umount2
+_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_unshare = libc.unshare
+_unshare.argtypes = [ctypes.c_int]
+_setns = libc.setns
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_sethostname = libc.sethostname
+_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_setdomainname = libc.setdomainname
+_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_prctl = libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_fstatfs = libc.fstatfs
+_fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+_statfs = libc.statfs
+_statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def _bits(caps: int) -> tuple[int, int]:
+    return caps & 0xFFFFFFFF, caps >> 32
+
+
+class Syscalls:
+    """Real system calls. Paths may be str or bytes."""
+
+    # -- mounts ---------------------------------------------------------------
+    def mount(
+        self,
+        source: str | None,
+        target: str,
+        fstype: str | None = None,
+        flags: int = 0,
+        data: str | None = None,
+    ) -> None:
+        ret = _mount(fsencode(source), fsencode(target), fsencode(fstype), flags, fsencode(data))
+        if ret < 0:
+            what = f"{source or fstype or 'none'} on {target}"
+            if fstype:
+                what += f" (type {fstype}"
+                what += f", options {data})" if data else ")"
+            check(ret, "mount", what)
+
+    def umount(self, target: str, flags: int = 0) -> None:
+        check(_umount2(fsencode(target), flags), "umount", target)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        syscall("pivot_root", fsencode(new_root), fsencode(put_old), target=new_root)
+
+    # -- namespaces -----------------------------------------------------------
+    def unshare(self, flags: int) -> None:
+        check(_unshare(flags), "unshare", hex(flags))
+
+    def setns(self, fd: int, nstype: int = 0, what: str = "") -> None:
+        check(_setns(fd, nstype), "setns", what or f"fd {fd}")
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        check(_sethostname(raw, len(raw)), "sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        raw = name.encode()
+        check(_setdomainname(raw, len(raw)), "setdomainname", name)
+
+    # -- process attributes ---------------------------------------------------
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        return check(_prctl(option, arg2, arg3, arg4, arg5), "prctl", str(option))
+
+    def set_no_new_privs(self) -> None:
+        self.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
+
+    def set_dumpable(self, on: bool) -> None:
+        self.prctl(c.PR_SET_DUMPABLE, int(on))
+
+    def set_keepcaps(self, on: bool) -> None:
+        self.prctl(c.PR_SET_KEEPCAPS, int(on))
+
+    def set_child_subreaper(self) -> None:
+        self.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+
+    def set_pdeathsig(self, sig: int) -> None:
+        self.prctl(c.PR_SET_PDEATHSIG, sig)
+
+    def set_name(self, name: str) -> None:
+        buf = ctypes.create_string_buffer(name.encode()[:15])
+        check(_prctl(c.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl(PR_SET_NAME)", name)
+
+    # -- capabilities ---------------------------------------------------------
+    def cap_bound_drop(self, cap: int) -> None:
+        check(_prctl(c.PR_CAPBSET_DROP, cap, 0, 0, 0), "prctl(PR_CAPBSET_DROP)", str(cap))
+
+    def cap_bound_read(self, cap: int) -> bool:
+        return bool(check(_prctl(c.PR_CAPBSET_READ, cap, 0, 0, 0), "PR_CAPBSET_READ", str(cap)))
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        """Set the three capability sets of this thread (bit masks)."""
+        header = _CapHeader(_CAP_V3, 0)
+        data = (_CapData * 2)()
+        for i in range(2):
+            data[i].effective = _bits(effective)[i]
+            data[i].permitted = _bits(permitted)[i]
+            data[i].inheritable = _bits(inheritable)[i]
+        syscall("capset", ctypes.byref(header), ctypes.byref(data), target="capabilities")
+
+    def ambient_clear(self) -> None:
+        self.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
+
+    def ambient_raise(self, cap: int) -> None:
+        self.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, cap)
+
+    # -- files ----------------------------------------------------------------
+    def openat2(self, dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+        """openat2(2): open ``path`` relative to ``dirfd`` under ``resolve`` rules."""
+        how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+        return syscall(
+            "openat2",
+            ctypes.c_int(dirfd),
+            fsencode(path),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+            target=path,
+        )
+
+    def close_range(self, first: int, last: int = 0xFFFFFFFF, cloexec: bool = False) -> None:
+        flags = 4 if cloexec else 0  # CLOSE_RANGE_CLOEXEC
+        syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
+
+    def fstatfs_type(self, fd: int) -> int:
+        """The filesystem magic number (statfs f_type) of an open file."""
+        buf = ctypes.create_string_buffer(128)
+        check(_fstatfs(fd, buf), "fstatfs", f"fd {fd}")
+        return int.from_bytes(buf.raw[:8], "little", signed=True)
+
+    def statfs_type(self, path: str) -> int:
+        buf = ctypes.create_string_buffer(128)
+        check(_statfs(fsencode(path), buf), "statfs", path)
+        return int.from_bytes(buf.raw[:8], "little", signed=True)
+
+    # -- processes ------------------------------------------------------------
+    def pidfd_open(self, pid: int) -> int:
+        return syscall("pidfd_open", ctypes.c_int(pid), ctypes.c_uint(0), target=f"pid {pid}")
+
+    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
+        syscall("pidfd_send_signal", ctypes.c_int(pidfd), ctypes.c_int(sig), None, ctypes.c_uint(0))
+
+
+#: The instance berth uses; tests substitute a fake where logic is tested.
+SYSCALLS = Syscalls()
