@@ -28,6 +28,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support import hoststate  # noqa: E402
 
+# Fixtures of each area live in their own plugin module under tests/support/.
+pytest_plugins = [
+    "support.fixtures_runtime",
+    "support.fixtures_cgroups",
+    "support.fixtures_images",
+    "support.fixtures_network",
+    "support.fixtures_engine",
+]
+
 KERNEL_DIRS = ("integration", "e2e", "reliability")
 LOCK_PATH = "/run/lock/berth-kernel-tests.lock"
 CACHE = ROOT / ".cache" / "fixtures"

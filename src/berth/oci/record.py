@@ -19,8 +19,9 @@ Rules of the mapping:
   ``X | None``, ``tuple[X, ...]`` (a JSON array) and ``dict[str, X]``.
 - Keys the class does not know are kept in ``extra`` and written back
   unchanged, so a document round-trips even when it carries newer fields.
-- ``None`` means "absent"; it and values equal to the field's default are
-  not written (known fields normalize; unknown ones round-trip exactly).
+- ``None`` means "absent" and is not written. A field at its default is
+  written only when it was given (in the JSON read, or to the constructor),
+  so a document read and written again comes out the same.
 - A value of the wrong type raises :class:`berth.errors.InvalidArgument`
   naming the path of the field (``process.args[0]``).
 
@@ -94,6 +95,7 @@ class Record:
     __record_fields__: ClassVar[dict[str, _Field]] = {}
     __record_by_json__: ClassVar[dict[str, _Field]] = {}
     extra: dict[str, Any]
+    _given: frozenset[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,6 +125,7 @@ class Record:
     def __init__(self, **kw: Any) -> None:
         setter = object.__setattr__
         extra = kw.pop("extra", None)
+        setter(self, "_given", frozenset(kw))
         for name, f in self.__record_fields__.items():
             if name in kw:
                 value = kw.pop(name)
@@ -161,7 +164,7 @@ class Record:
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (records are frozen)."""
-        values = {n: getattr(self, n) for n in self.__record_fields__}
+        values = {n: getattr(self, n) for n in self._given}
         values.update(changes)
         values.setdefault("extra", self.extra)
         return type(self)(**values)
@@ -190,11 +193,14 @@ class Record:
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON value: fields that are None or at their default are left out."""
+        """The JSON value: a field is written when it was given or is not its default."""
         out: dict[str, Any] = {}
+        given = self._given
         for name, f in self.__record_fields__.items():
             value = getattr(self, name)
-            if value is not None and (f.default is _MISSING or value != f.default):
+            if value is None:
+                continue
+            if name in given or f.default is _MISSING or value != f.default:
                 out[f.json] = _dump(value)
         for key, value in self.extra.items():
             out.setdefault(key, value)

@@ -1,0 +1,1 @@
+"""Fixtures of the cgroups area (registered in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures of the engine area (registered in tests/conftest.py)."""

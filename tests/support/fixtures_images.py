@@ -1,0 +1,1 @@
+"""Fixtures of the images area (registered in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures of the network area (registered in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures of the runtime area (registered in tests/conftest.py)."""
