@@ -96,8 +96,8 @@ def parse(
     """Parse ``argv`` (without the command name) against ``flags``."""
     by_name: dict[str, Flag] = {}
     for f in flags:
-        for n in f.names:
-            by_name[n] = f
+        for flag_name in f.names:
+            by_name[flag_name] = f
     values: dict[str, Any] = {}
     for f in flags:
         values[f.dest] = list(f.default) if f.kind == "list" else f.default
@@ -122,8 +122,8 @@ def parse(
             values[f.dest] = value
 
     i = 0
-    n = len(argv)
-    while i < n:
+    count = len(argv)
+    while i < count:
         arg = argv[i]
         i += 1
         if arg == "--":
@@ -131,14 +131,15 @@ def parse(
             break
         if arg.startswith("--") and len(arg) > 2:
             name, eq, inline = arg.partition("=")
-            f = by_name.get(name)
-            if f is None:
+            found = by_name.get(name)
+            if found is None:
                 raise InvalidArgument(f"unknown flag: {name}")
+            f = found
             if f.kind == "bool":
                 store(f, name, inline if eq else "true")
             elif eq:
                 store(f, name, inline)
-            elif i < n:
+            elif i < count:
                 store(f, name, argv[i])
                 i += 1
             else:
@@ -148,9 +149,10 @@ def parse(
             j = 1
             while j < len(arg):
                 name = "-" + arg[j]
-                f = by_name.get(name)
-                if f is None:
+                found = by_name.get(name)
+                if found is None:
                     raise InvalidArgument(f"unknown shorthand flag: '{arg[j]}' in {arg}")
+                f = found
                 rest = arg[j + 1 :]
                 if f.kind == "bool":
                     if rest.startswith("="):
@@ -161,7 +163,7 @@ def parse(
                     continue
                 if rest:
                     store(f, name, rest[1:] if rest.startswith("=") else rest)
-                elif i < n:
+                elif i < count:
                     store(f, name, argv[i])
                     i += 1
                 else:

@@ -21,7 +21,20 @@ RUN = [
 def test_docker_style_run_line() -> None:
     p = parse(
         RUN,
-        ["-it", "--rm", "--name=web", "-e", "A=1", "-eB=2", "-dp", "80:80", "busybox", "sh", "-c", "x"],
+        [
+            "-it",
+            "--rm",
+            "--name=web",
+            "-e",
+            "A=1",
+            "-eB=2",
+            "-dp",
+            "80:80",
+            "busybox",
+            "sh",
+            "-c",
+            "x",
+        ],
         interspersed=False,
     )
     assert (p.interactive, p.tty, p.rm, p.detach) == (True, True, True, True)
@@ -50,7 +63,10 @@ def test_bool_values_and_ints() -> None:
         (["-x"], "unknown shorthand flag: 'x' in -x"),
         (["--name"], "flag needs an argument: --name"),
         (["-m"], "flag needs an argument: 'm' in -m"),
-        (["--cpu-shares", "many"], 'invalid argument "many" for "--cpu-shares" flag: invalid syntax'),
+        (
+            ["--cpu-shares", "many"],
+            'invalid argument "many" for "--cpu-shares" flag: invalid syntax',
+        ),
         (["--rm=maybe"], 'invalid argument "maybe" for "--rm" flag: invalid syntax'),
     ],
 )
