@@ -47,3 +47,98 @@ def busybox_rootfs(dest: str, busybox: str = BUSYBOX) -> str:
         with open(os.path.join(dest, name), "w") as f:
             f.write(text)
     return dest
+
+
+# -- base images -------------------------------------------------------------------------
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def debootstrap_rootfs(
+    dest: str,
+    suite: str = "bookworm",
+    include: tuple[str, ...] = (),
+    mirror: str = DEBIAN_MIRROR,
+) -> str:
+    """A Debian ``--variant=minbase`` rootfs in ``dest`` (tens of seconds; cache it)."""
+    if not os.access("/usr/sbin/debootstrap", os.X_OK):
+        raise FileNotFoundError("debootstrap not found: apt-get install debootstrap")
+    cmd = ["/usr/sbin/debootstrap", "--variant=minbase"]
+    if include:
+        cmd.append("--include=" + ",".join(include))
+    cmd += [suite, dest, mirror]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    slim_rootfs(dest)
+    return dest
+
+
+def slim_rootfs(dest: str) -> None:
+    """Drop what a -slim image drops: apt lists, caches, man pages, docs, logs."""
+    for rel in (
+        "var/lib/apt/lists",
+        "var/cache/apt/archives",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "var/log",
+    ):
+        path = os.path.join(dest, rel)
+        if os.path.isdir(path):
+            for name in os.listdir(path):
+                p = os.path.join(path, name)
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                elif name not in ("lock", "partial"):
+                    os.unlink(p)
+    for rel in ("var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin"):
+        try:
+            os.unlink(os.path.join(dest, rel))
+        except FileNotFoundError:
+            pass
+
+
+def base_config(kind: str) -> dict[str, object]:
+    """The image config (Docker JSON) of a base image kind."""
+    env = [PATH_ENV]
+    cmd = ["sh"] if kind == "busybox" else ["bash"]
+    if kind == "python":
+        env += ["LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"]
+        cmd = ["python3"]
+    return {"Env": env, "Cmd": cmd}
+
+
+def image_from_rootfs(
+    store: object, rootfs: str, names: list[str], kind: str, created_by: str
+) -> str:
+    """Make one-layer image ``names`` from a rootfs directory; return its ID."""
+    from berth.images.compose import make_image, now_rfc3339
+    from berth.images.layers import store_layer
+    from berth.images.store import ImageStore
+    from berth.oci import image_spec as spec
+    from berth.oci import reference
+
+    assert isinstance(store, ImageStore)
+    layer = store_layer(store, rootfs)
+    created = now_rfc3339()
+    config = spec.ImageConfig(
+        architecture=_arch(),
+        os="linux",
+        created=created,
+        config=spec.ContainerConfig.from_json(base_config(kind)),
+        history=(
+            spec.History(created=created, created_by=created_by),
+            spec.History(
+                created=created,
+                created_by=f"/bin/sh -c #(nop)  CMD {base_config(kind)['Cmd']}",
+                empty_layer=True,
+            ),
+        ),
+    )
+    refs = [reference.parse(n) for n in names]
+    return make_image(store, [layer], config, refs)
+
+
+def _arch() -> str:
+    from berth.images.pull import host_platform
+
+    return host_platform().architecture

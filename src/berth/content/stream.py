@@ -1,0 +1,168 @@
+"""Readers that verify and decompress a blob in one pass, in large chunks.
+
+A pulled layer flows through one chain of readers, with no temporary file::
+
+    HTTP body -> BlobTee (hash + size check, copy into the content store)
+              -> Decompressor (gzip | zstd | none; truncated input is an error)
+              -> CountingHasher (the DiffID: digest of the uncompressed tar)
+              -> tar extraction (berth.snapshots.apply)
+
+Each reader has ``read(n)`` returning at most ``n`` bytes (``b""`` at the
+end), which is what ``tarfile`` in stream mode asks for. hashlib and zlib
+release the GIL on large buffers, so several layers stream in parallel threads.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from berth.errors import CorruptContent, InvalidArgument
+from berth.oci.digest import Hasher
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    from berth.content.store import Writer
+
+    class Readable(Protocol):
+        def read(self, n: int = -1, /) -> bytes: ...
+
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def sniff_compression(head: bytes) -> str:
+    """``gzip``, ``zstd`` or ``none`` from a blob's first bytes."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+class BlobTee:
+    """Pass bytes through, hashing them and copying them into a content writer."""
+
+    def __init__(
+        self,
+        source: Readable,
+        writer: Writer | None = None,
+        hasher: Hasher | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.writer = writer
+        self.hasher = hasher if hasher is not None else (writer.hasher if writer else Hasher())
+        self.progress = progress
+        self.eof = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(CHUNK if n < 0 else n)
+        if not data:
+            self.eof = True
+            return b""
+        if self.writer is not None:
+            self.writer.write(data)  # hashes too
+        else:
+            self.hasher.update(data)
+        if self.progress is not None:
+            self.progress(len(data))
+        return data
+
+
+class Decompressor:
+    """Decompress gzip (multi-member), zstd (multi-frame) or pass through."""
+
+    def __init__(self, source: Readable, compression: str, what: str = "layer") -> None:
+        self.source = source
+        self.what = what
+        self.compression = compression
+        self.buf = b""
+        self.done = False
+        self._unused = b""
+        if compression == "gzip":
+            self._d: object = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif compression == "zstd":
+            import zstandard
+
+            self._zstd = zstandard.ZstdDecompressor()
+            self._d = self._zstd.decompressobj()
+        elif compression != "none":
+            raise InvalidArgument(f"{what}: unsupported compression {compression!r}")
+
+    def read(self, n: int = -1) -> bytes:
+        if self.compression == "none":
+            return self.source.read(CHUNK if n < 0 else n)
+        want = CHUNK if n < 0 else n
+        while len(self.buf) < want and not self.done:
+            self._fill()
+        if n < 0 or len(self.buf) <= want:
+            out, self.buf = self.buf, b""
+        else:
+            out, self.buf = self.buf[:want], self.buf[want:]
+        return out
+
+    def _fill(self) -> None:
+        raw = self._unused or self.source.read(CHUNK)
+        self._unused = b""
+        d = self._d
+        if not raw:
+            if not getattr(d, "eof", False):
+                raise CorruptContent(f"{self.what}: unexpected end of {self.compression} stream")
+            self.done = True
+            return
+        try:
+            if self.compression == "gzip":
+                assert isinstance(d, type(zlib.decompressobj()))
+                self.buf += d.decompress(raw)
+                if d.eof:
+                    rest = d.unused_data
+                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._unused = rest
+                    if not rest:
+                        self._at_member_end()
+            else:
+                self.buf += d.decompress(raw)  # type: ignore[attr-defined]
+                if d.eof:  # type: ignore[attr-defined]
+                    rest = d.unused_data  # type: ignore[attr-defined]
+                    self._d = self._zstd.decompressobj()
+                    self._unused = rest
+                    if not rest:
+                        self._at_member_end()
+        except zlib.error as e:
+            raise CorruptContent(f"{self.what}: broken gzip stream ({e})") from None
+        except Exception as e:
+            if type(e).__name__ == "ZstdError":
+                raise CorruptContent(f"{self.what}: broken zstd stream ({e})") from None
+            raise
+
+    def _at_member_end(self) -> None:
+        """A member/frame ended exactly at a chunk boundary: more may follow."""
+        raw = self.source.read(CHUNK)
+        if not raw:
+            self.done = True
+        else:
+            self._unused = raw
+
+
+class CountingHasher:
+    """Pass bytes through, hashing them (the DiffID of an uncompressed layer)."""
+
+    def __init__(self, source: Readable) -> None:
+        self.source = source
+        self.hasher = Hasher()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(n)
+        if data:
+            self.hasher.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end (tar padding after the end-of-archive blocks is hashed too)."""
+        while self.read(CHUNK):
+            pass

@@ -1,0 +1,311 @@
+"""Unpack a layer tar into a snapshot directory, safely, converting OCI whiteouts.
+
+:func:`apply_layer` reads a tar stream (already decompressed) and writes its
+entries beneath ``root``:
+
+- Every path is resolved inside ``root``: parent directories are opened with
+  ``openat2(root_fd, parent, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)``, so a
+  symlink met on the way (``a -> /`` then ``a/etc/passwd``) resolves *inside*
+  the snapshot, and the last component is created with ``O_NOFOLLOW|O_EXCL``
+  after whatever stood there was removed. Names that climb out (``../x``,
+  ``a/../../x``) and hard links whose target climbs out make the whole layer
+  fail with :class:`~berth.errors.CorruptContent`; absolute names are taken
+  relative to the root, as Docker does.
+- OCI whiteouts become overlayfs ones: ``.wh.NAME`` a 0/0 character device
+  ``NAME``; ``.wh..wh..opq`` the ``trusted.overlay.opaque=y`` xattr on its
+  directory. ``trusted.overlay.*`` xattrs carried by the tar are dropped.
+- Ownership, permission bits (setuid/setgid/sticky after chown), xattrs
+  (``SCHILY.xattr.*`` PAX records), hard links, symlinks, device nodes, FIFOs
+  and mtimes are preserved; directory mtimes are set last.
+
+The caller unpacks into a fresh directory and removes it when this raises
+(see :mod:`berth.snapshots.store`), so a bad layer leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+
+from berth.errors import CorruptContent, KernelError
+from berth.kernel import consts as c
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
+    from berth.kernel.syscalls import Syscalls
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_RESOLVE = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS
+_CHUNK = 1 << 20
+_MAX_DIR_FDS = 512
+
+
+class ApplyResult:
+    __slots__ = ("entries", "size")
+
+    def __init__(self, size: int, entries: int) -> None:
+        self.size = size  #: bytes of regular file content
+        self.entries = entries
+
+
+def clean_name(name: str, what: str = "entry") -> str:
+    """The entry's path relative to the root ("" is the root itself).
+
+    Absolute names are relative to the root; ``..`` that climbs above the root
+    raises CorruptContent.
+    """
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise CorruptContent(f"{what} {name!r}: path breaks out of the layer root")
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+class _Dirs:
+    """Directory fds beneath the root, opened with openat2 and cached."""
+
+    def __init__(self, root_fd: int, sys: Syscalls) -> None:
+        self.root_fd = root_fd
+        self.sys = sys
+        self.cache: dict[str, int] = {}
+
+    def get(self, path: str, create: bool = True) -> int:
+        if not path:
+            return self.root_fd
+        fd = self.cache.get(path)
+        if fd is not None:
+            return fd
+        try:
+            fd = self._open(path)
+        except KernelError as e:
+            if e.errno != 2 or not create:  # ENOENT
+                raise
+            parent, _, name = path.rpartition("/")
+            pfd = self.get(parent)
+            try:
+                os.mkdir(name, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                pass
+            fd = self._open(path)
+        if len(self.cache) >= _MAX_DIR_FDS:
+            self.drop()
+        self.cache[path] = fd
+        return fd
+
+    def _open(self, path: str) -> int:
+        return self.sys.openat2(self.root_fd, path, os.O_PATH | os.O_DIRECTORY, _RESOLVE)
+
+    def open_dir(self, path: str) -> int:
+        """A readable fd of a directory (for xattrs, times, modes)."""
+        if not path:
+            return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.root_fd)
+        return self.sys.openat2(self.root_fd, path, os.O_RDONLY | os.O_DIRECTORY, _RESOLVE)
+
+    def drop(self) -> None:
+        for fd in self.cache.values():
+            os.close(fd)
+        self.cache.clear()
+
+
+def _remove(name: str, pfd: int, st: os.stat_result, dirs: _Dirs) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        dirs.drop()
+        shutil.rmtree(name, dir_fd=pfd)
+    else:
+        os.unlink(name, dir_fd=pfd)
+
+
+def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    out = []
+    for key, value in member.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            name = key[len("SCHILY.xattr.") :]
+            if name.startswith("trusted.overlay."):
+                continue
+            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+            out.append((name, raw))
+    return out
+
+
+def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer") -> ApplyResult:
+    """Unpack the tar stream ``fileobj`` beneath ``root`` (an existing directory)."""
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    dirs = _Dirs(root_fd, sys)
+    size = entries = 0
+    dir_times: dict[str, tuple[int, int]] = {}
+    try:
+        try:
+            tf = tarfile.open(fileobj=fileobj, mode="r|", bufsize=_CHUNK)
+        except tarfile.ReadError as e:
+            raise CorruptContent(f"{what}: not a tar archive ({e})") from None
+        with tf:
+            while True:
+                try:
+                    member = tf.next()
+                except tarfile.TarError as e:
+                    raise CorruptContent(f"{what}: broken tar archive ({e})") from None
+                if member is None:
+                    break
+                entries += 1
+                size += _apply_one(tf, member, dirs, dir_times, what)
+        _set_dir_times(dirs, dir_times)
+    except CorruptContent:
+        raise
+    except (OSError, KernelError, EOFError) as e:
+        raise CorruptContent(f"{what}: cannot unpack: {e}") from None
+    finally:
+        dirs.drop()
+        os.close(root_fd)
+    return ApplyResult(size, entries)
+
+
+def _apply_one(
+    tf: tarfile.TarFile,
+    m: tarfile.TarInfo,
+    dirs: _Dirs,
+    dir_times: dict[str, tuple[int, int]],
+    what: str,
+) -> int:
+    path = clean_name(m.name, f"{what}: entry")
+    if not path:
+        if m.isdir():  # "./" itself: the root's attributes
+            fd = dirs.open_dir("")
+            try:
+                _set_owner_mode_fd(fd, m)
+            finally:
+                os.close(fd)
+            dir_times[""] = _times(m)
+        return 0
+    parent, _, name = path.rpartition("/")
+    if name.startswith(WHITEOUT_PREFIX):
+        _whiteout(parent, name, dirs)
+        return 0
+    pfd = dirs.get(parent)
+    try:
+        st: os.stat_result | None = os.lstat(name, dir_fd=pfd)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not (m.isdir() and stat.S_ISDIR(st.st_mode)):
+        _remove(name, pfd, st, dirs)
+        pfd = dirs.get(parent)
+    mode = m.mode & 0o7777
+    if m.isreg():
+        fd = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=pfd,
+        )
+        try:
+            src = tf.extractfile(m)
+            if src is not None:
+                remaining = m.size
+                while remaining > 0:
+                    chunk = src.read(min(_CHUNK, remaining))
+                    if not chunk:
+                        raise CorruptContent(f"{what}: truncated tar archive in {m.name!r}")
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    remaining -= len(chunk)
+            _set_owner_mode_fd(fd, m)
+            for key, value in _xattrs(m):
+                os.setxattr(fd, key, value)
+            os.utime(fd, ns=_times(m))
+        finally:
+            os.close(fd)
+        return m.size
+    if m.isdir():
+        if st is None:
+            os.mkdir(name, 0o700, dir_fd=pfd)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
+        try:
+            _set_owner_mode_fd(fd, m)
+            for key, value in _xattrs(m):
+                os.setxattr(fd, key, value)
+        finally:
+            os.close(fd)
+        dir_times[path] = _times(m)
+        return 0
+    if m.issym():
+        os.symlink(m.linkname, name, dir_fd=pfd)
+        os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+        return 0
+    if m.islnk():
+        target = clean_name(m.linkname, f"{what}: hard link {m.name!r} ->")
+        if not target:
+            raise CorruptContent(f"{what}: hard link {m.name!r} points at the layer root")
+        tparent, _, tname = target.rpartition("/")
+        tpfd = dirs.get(tparent, create=False)
+        os.link(tname, name, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+        return 0
+    if m.ischr() or m.isblk() or m.isfifo():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+        dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
+        os.mknod(name, kind | 0o600, dev, dir_fd=pfd)
+        os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        os.chmod(name, mode, dir_fd=pfd)
+        os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+        return 0
+    raise CorruptContent(f"{what}: entry {m.name!r} has an unsupported tar type {m.type!r}")
+
+
+def _whiteout(parent: str, name: str, dirs: _Dirs) -> None:
+    pfd = dirs.get(parent)
+    if name == WHITEOUT_OPAQUE:
+        fd = dirs.open_dir(parent)
+        try:
+            os.setxattr(fd, OPAQUE_XATTR, b"y")
+        finally:
+            os.close(fd)
+        return
+    hidden = name[len(WHITEOUT_PREFIX) :]
+    if not hidden or hidden in (".", ".."):
+        raise CorruptContent(f"whiteout {name!r} in {parent or '/'!r} names nothing")
+    try:
+        st: os.stat_result | None = os.lstat(hidden, dir_fd=pfd)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        _remove(hidden, pfd, st, dirs)
+        pfd = dirs.get(parent)
+    os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
+
+
+def _set_owner_mode_fd(fd: int, m: tarfile.TarInfo) -> None:
+    os.fchown(fd, m.uid, m.gid)
+    os.fchmod(fd, m.mode & 0o7777)
+
+
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    mtime = int(m.mtime * 1_000_000_000)
+    atime_raw = m.pax_headers.get("atime")
+    atime = int(float(atime_raw) * 1_000_000_000) if atime_raw else mtime
+    return atime, mtime
+
+
+def _set_dir_times(dirs: _Dirs, times: dict[str, tuple[int, int]]) -> None:
+    dirs.drop()
+    for path in sorted(times, key=len, reverse=True):
+        try:
+            fd = dirs.open_dir(path)
+        except KernelError:
+            continue  # replaced by a non-directory later in the layer
+        try:
+            os.utime(fd, ns=times[path])
+        finally:
+            os.close(fd)
