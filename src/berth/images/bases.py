@@ -142,3 +142,9 @@ def _arch() -> str:
     from berth.images.pull import host_platform
 
     return host_platform().architecture
+
+
+def _json(value: object) -> str:
+    from berth import jsonio
+
+    return jsonio.dumps(value)

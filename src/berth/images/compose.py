@@ -68,7 +68,11 @@ def make_image(
         LayerRow(ch, lr.diff_id, lr.blob, lr.media_type, lr.blob_size)
         for ch, lr in zip(chains, layers, strict=True)
     ]
-    config = config.replace(rootfs=spec.RootFS(type="layers", diff_ids=tuple(diff_ids)))
+    config = config.replace(
+        architecture=config.architecture,
+        os=config.os,
+        rootfs=spec.RootFS(type="layers", diff_ids=tuple(diff_ids)),
+    )
     config_bytes = jsonio.dumps(config.to_json()).encode()
     if lease is None:
         with store.lease() as own:

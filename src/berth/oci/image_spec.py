@@ -129,15 +129,15 @@ class ContainerConfig(Record):
 
 class RootFS(Record):
     type: str
-    diff_ids: tuple[str, ...] = ()
+    diff_ids: tuple[str, ...] = field(json="diff_ids", default=())
 
 
 class History(Record):
     created: str | None = None
-    created_by: str | None = None
+    created_by: str | None = field(json="created_by", default=None)
     author: str | None = None
     comment: str | None = None
-    empty_layer: bool | None = None
+    empty_layer: bool | None = field(json="empty_layer", default=None)
 
 
 class ImageConfig(Record):

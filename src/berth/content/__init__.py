@@ -1,0 +1,1 @@
+"""Content-addressed blobs (``berth.content.store``) and one-pass verifying streams."""

@@ -1,0 +1,1 @@
+"""Unpacked layers keyed by chain ID, safe layer apply, overlay mounts as data."""
