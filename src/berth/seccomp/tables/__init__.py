@@ -1,0 +1,1 @@
+"""Generated syscall tables, one module per architecture."""
