@@ -164,6 +164,8 @@ def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer
         _set_dir_times(dirs, dir_times)
     except CorruptContent:
         raise
+    except tarfile.TarError as e:
+        raise CorruptContent(f"{what}: broken tar archive ({e})") from None
     except (OSError, KernelError, EOFError) as e:
         raise CorruptContent(f"{what}: cannot unpack: {e}") from None
     finally:

@@ -1,0 +1,87 @@
+"""Snapshots mounted as overlayfs: whiteouts take effect; 100+ layers through fsconfig."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from berth.images.compose import make_image
+from berth.images.layers import store_tar_stream
+from berth.images.store import ImageStore
+from berth.kernel import fsmount
+from berth.kernel.syscalls import SYSCALLS
+from berth.oci import image_spec as spec
+from berth.oci import reference
+from support.images_layers import entry, make_tar
+
+D, F = tarfile.DIRTYPE, tarfile.REGTYPE
+
+
+@contextmanager
+def mounted(ops: list, target: Path) -> Iterator[Path]:
+    target.mkdir(exist_ok=True)
+    for op in ops:
+        assert op.target == str(target)
+        fsmount.apply(op, SYSCALLS)
+    try:
+        yield target
+    finally:
+        fsmount.umount(str(target))
+
+
+def image_of(store: ImageStore, layers: list[bytes], name: str) -> str:
+    rows = [store_tar_stream(store, io.BytesIO(t)) for t in layers]
+    return make_image(store, rows, spec.ImageConfig(), [reference.parse(name)])
+
+
+def test_container_rootfs_with_whiteouts(image_store: ImageStore, tmp_path: Path) -> None:
+    image_of(
+        image_store,
+        [
+            make_tar(
+                [
+                    entry("etc/", D),
+                    entry("etc/a", F, b"1"),
+                    entry("etc/b", F, b"2"),
+                    entry("opt/", D),
+                    entry("opt/old", F, b"o"),
+                ]
+            ),
+            make_tar(
+                [
+                    entry("etc/", D),
+                    entry("etc/.wh.a", F),
+                    entry("opt/", D),
+                    entry("opt/.wh..wh..opq", F),
+                    entry("opt/new", F, b"n"),
+                ]
+            ),
+        ],
+        "wh:test",
+    )
+    image = image_store.resolve("wh:test")
+    ops = image_store.rootfs_mounts(image, str(tmp_path / "c1"), str(tmp_path / "rootfs"))
+    with mounted(ops, tmp_path / "rootfs") as root:
+        assert sorted(os.listdir(root / "etc")) == ["b"]
+        assert sorted(os.listdir(root / "opt")) == ["new"]
+        (root / "etc/b").write_text("changed")  # lands in the container's upper dir
+    assert (tmp_path / "c1/upper/etc/b").read_text() == "changed"
+    lower_b = Path(image_store.snapshots.fs(image.chain_ids[0])) / "etc/b"
+    assert lower_b.read_bytes() == b"2"
+
+
+def test_one_hundred_and_twenty_layers(image_store: ImageStore, tmp_path: Path) -> None:
+    layers = [make_tar([entry(f"f{i:03d}", F, str(i).encode())]) for i in range(120)]
+    layers[119] = make_tar([entry("f119", F, b"119"), entry(".wh.f000", F)])
+    image_of(image_store, layers, "many:layers")
+    image = image_store.resolve("many:layers")
+    ops = image_store.rootfs_mounts(image, str(tmp_path / "c"), str(tmp_path / "rootfs"))
+    assert len((ops[0].data or "").encode()) > fsmount.PAGE_LIMIT  # too long for mount(2)
+    with mounted(ops, tmp_path / "rootfs") as root:
+        names = sorted(os.listdir(root))
+        assert names == [f"f{i:03d}" for i in range(1, 120)]
+        assert (root / "f077").read_text() == "77"
