@@ -77,6 +77,10 @@ class Parsed:
     def get(self, dest: str, default: Any = None) -> Any:
         return self.__dict__.get(dest, default)
 
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
+
 
 def _bool_text(text: str, name: str) -> bool:
     low = text.lower()

@@ -1,0 +1,293 @@
+"""create: turn a bundle into a container whose init waits to be started.
+
+The runtime (this process) reads and checks the config, plans the rootfs
+and the process, makes the cgroup, then forks stage 1 (see
+``berth.runtime.init``) and answers its requests over the sync channel
+(write ID maps, run createRuntime hooks) until the init reports
+``created``. Only then is state.json written. Anything that fails on the
+way is undone in reverse: processes killed, cgroup removed, state dir gone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth import jsonio
+from berth.cleanup import Cleanup
+from berth.errors import ContainerStartError, InvalidArgument
+from berth.kernel import consts as c
+from berth.oci.runtime_spec import Spec
+from berth.runtime import process as process_mod
+from berth.runtime import rootfs as rootfs_mod
+from berth.runtime.cgjoin import fork_in
+from berth.runtime.init import InitConfig, stage1
+from berth.runtime.state import ContainerState, StateStore, proc_start_time, rfc3339_now
+from berth.runtime.sync import Channel
+from berth.runtime.trace import trace
+from berth.runtime.validate import validate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from berth.kernel.syscalls import Syscalls
+
+
+def load_bundle(bundle: str) -> tuple[Spec, dict[str, Any]]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path} does not exist: is {bundle} an OCI bundle?") from None
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {path}: {os.strerror(e.errno or 0)}") from None
+    doc = jsonio.loads(data, path)
+    return Spec.from_json(doc), doc
+
+
+def _time_offsets(spec: Spec) -> str | None:
+    offsets = spec.linux.time_offsets if spec.linux else None
+    if not offsets:
+        return None
+    return "".join(f"{clock} {o.secs} {o.nanosecs}\n" for clock, o in offsets.items())
+
+
+def _hooks(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    hooks: list[dict[str, Any]] = (doc.get("hooks") or {}).get(kind) or []
+    return hooks
+
+
+# Device rules added after the config's own, as runc does: mknod of anything, and
+# use of the nodes every container gets (null, zero, full, tty, random, urandom,
+# console, ptmx and the ptys).
+_DEFAULT_RULES = (
+    ("c", None, None, "m"),
+    ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"),
+    ("c", 1, 5, "rwm"),
+    ("c", 1, 7, "rwm"),
+    ("c", 1, 8, "rwm"),
+    ("c", 1, 9, "rwm"),
+    ("c", 5, 0, "rwm"),
+    ("c", 5, 1, "rwm"),
+    ("c", 5, 2, "rwm"),
+    ("c", 136, None, "rwm"),
+)
+
+
+def with_default_devices(spec: Spec) -> Any:
+    """The config's resources with the default device rules and its devices allowed."""
+    from berth.oci.runtime_spec import DeviceRule, Resources
+
+    linux = spec.linux
+    res = linux.resources if linux and linux.resources else Resources()
+    rules = list(res.devices)
+    for kind, major, minor, access in _DEFAULT_RULES:
+        rules.append(DeviceRule(allow=True, type=kind, major=major, minor=minor, access=access))
+    for d in linux.devices if linux else ():
+        if d.type in ("c", "b", "u"):
+            kind = "c" if d.type == "u" else d.type
+            rules.append(
+                DeviceRule(allow=True, type=kind, major=d.major, minor=d.minor, access="rwm")
+            )
+    return res.replace(devices=tuple(rules))
+
+
+def _write_id_maps(pid: int, spec: Spec) -> None:
+    linux = spec.linux
+    assert linux is not None
+    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise ContainerStartError(
+                f"writing {name} ({text.strip()!r}): {os.strerror(e.errno or 0)};"
+                " check linux.uidMappings/gidMappings"
+            ) from None
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def create(
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    *,
+    k: Syscalls,
+    mode: str = "create",
+    console_socket: str | None = None,
+    console_sock_fd: int | None = None,
+    pid_file: str | None = None,
+    preserve_fds: int = 0,
+) -> tuple[ContainerState, Channel | None]:
+    """Create the container. In ``run`` mode the sync channel is returned open:
+    the caller sends ``start`` on it and reads end-of-file once the program runs."""
+    trace("create: start")
+    bundle = os.path.abspath(bundle)
+    spec, doc = load_bundle(bundle)
+    rootfs = validate(spec, bundle)
+    proc_spec = spec.process
+    assert proc_spec is not None
+    if proc_spec.terminal and mode == "create" and not console_socket:
+        raise InvalidArgument(
+            "process.terminal is true: create needs --console-socket to hand the terminal to"
+        )
+    linux = spec.linux
+    new_types = {ns.type for ns in linux.namespaces if not ns.path} if linux else set()
+    joined = [(ns.type, ns.path) for ns in linux.namespaces if ns.path] if linux else []
+    if "mount" not in new_types and not any(t == "mount" for t, _ in joined):
+        raise InvalidArgument(
+            'linux.namespaces: the container needs a mount namespace (add {"type": "mount"})'
+        )
+
+    with Cleanup() as stack:
+        state_dir = store.create_dir(container_id)
+        stack.callback(store.remove_dir, state_dir)
+        from berth.cgroups import open_cgroup
+
+        cg = open_cgroup(linux.cgroups_path if linux else None, container_id)
+        cgroupns = "cgroup" in new_types
+        cgroup_mounts = None
+        if any(m.type in ("cgroup", "cgroup2") for m in spec.mounts):
+            cgroup_mounts = cg.container_mounts(cgroupns)
+        seccomp = None
+        if linux is not None and linux.seccomp is not None:
+            from berth.seccomp import compile_filter
+
+            seccomp = compile_filter(linux.seccomp)
+
+        cfg = InitConfig()
+        cfg.mode = mode
+        cfg.rootfs = rootfs
+        cfg.join = [(t, p) for t, p in joined if p]
+        for t in new_types:
+            cfg.new_flags |= c.NAMESPACES[t][0]
+        cfg.time_offsets = _time_offsets(spec)
+        cfg.setup_rootfs = "mount" in new_types
+        if cfg.setup_rootfs:
+            cfg.rootfs_plan = rootfs_mod.plan(
+                spec, rootfs, bundle, cgroup_mounts=cgroup_mounts, userns="user" in new_types
+            )
+        cfg.process = process_mod.plan(proc_spec, seccomp=seccomp, preserve_fds=preserve_fds)
+        cfg.hostname = spec.hostname
+        cfg.domainname = spec.domainname
+        cfg.console_socket = console_socket
+        cfg.console_sock_fd = console_sock_fd
+        if proc_spec.console_size is not None:
+            cfg.console_size = (proc_spec.console_size.height, proc_spec.console_size.width)
+        runtime_hooks = _hooks(doc, "prestart") + _hooks(doc, "createRuntime")
+        cfg.hooks_create_container = _hooks(doc, "createContainer")
+        cfg.hooks_start_container = _hooks(doc, "startContainer")
+        cfg.cgroup = cg
+        if cfg.hooks_start_container:
+            import subprocess  # noqa: F401  (the init runs these after pivot_root)
+
+            import berth.runtime.hooks  # noqa: F401
+        # The init stops before pivot_root when hooks must run or need the state.
+        cfg.wait_hooks = bool(
+            runtime_hooks or cfg.hooks_create_container or cfg.hooks_start_container
+        )
+        state = ContainerState(
+            state_dir,
+            {
+                "version": 1,
+                "id": container_id,
+                "pid": 0,
+                "bundle": bundle,
+                "rootfs": rootfs,
+                "created": rfc3339_now(),
+                "owner": "",
+                "annotations": dict(spec.annotations or {}),
+                "config": doc,
+            },
+        )
+        if mode == "create":
+            cfg.fifo = state.fifo
+            os.mkfifo(cfg.fifo, 0o622)
+
+        trace("create: planned")
+        cg.create()
+        stack.callback(cg.destroy)
+        stack.callback(cg.kill, 9)
+        cg.apply(with_default_devices(spec))
+        state.doc["cgroup"] = cg.to_json()
+
+        trace("create: cgroup applied")
+        parent, child = Channel.pair()
+        stack.callback(parent.close)
+        # Fast path: one clone3 makes the init in its namespaces and cgroup2 directory.
+        # A user or time namespace, or joining a pid/time one, needs stage 1 to
+        # unshare/setns and fork the init (see berth.runtime.init).
+        if not ({"user", "time"} & new_types) and not any(
+            t in ("pid", "time", "user") for t, _ in cfg.join
+        ):
+            cfg.cloned = cfg.new_flags & ~c.CLONE_NEWCGROUP
+        pid, cfg.in_unified = fork_in(k, cfg.cgroup, cfg.cloned)
+        if pid == 0:  # stage 1: never returns
+            parent.close()
+            stage1(k, cfg, child)
+        child.close()
+        stack.callback(_kill_and_reap, pid)
+        trace("create: forked")
+        init_pid = 0
+        while True:
+            msg = parent.recv()
+            if msg is None:
+                raise ContainerStartError("the container's init exited during create")
+            kind = msg.get("type")
+            if kind == "error":
+                from berth.runtime.sync import raise_error
+
+                raise_error(msg)
+            elif kind == "map-ids":
+                _write_id_maps(pid, spec)
+                parent.send("go")
+            elif kind == "pid":
+                init_pid = int(msg["pid"]) or pid
+                if init_pid != pid:
+                    os.waitpid(pid, 0)  # stage 1 is done
+                    stack.callback(_kill_and_reap, init_pid)
+                state.doc["pid"] = init_pid
+                state.doc["pid_start"] = proc_start_time(init_pid)
+                if proc_spec.oom_score_adj is not None:
+                    from berth.runtime.paths import write_proc
+
+                    write_proc(k, f"/proc/{init_pid}/oom_score_adj", str(proc_spec.oom_score_adj))
+            elif kind == "hooks":
+                from berth.runtime.hooks import run_hooks
+
+                hook_state = state.oci("creating")
+                run_hooks("prestart", _hooks(doc, "prestart"), hook_state)
+                run_hooks("createRuntime", _hooks(doc, "createRuntime"), hook_state)
+                parent.send("go", state=state.oci("created"))
+            elif kind == "created":
+                trace("create: init created")
+                break
+        state.save()
+        if pid_file:
+            _write_pid_file(pid_file, init_pid)
+        stack.pop_all()
+        if mode == "run":
+            return state, parent
+        parent.close()
+        return state, None
+    raise AssertionError("unreachable")
