@@ -42,7 +42,7 @@ def make_cgroup(host_layout: Layout) -> Iterator[Callable[..., Cgroup]]:
     errors = []
     for cg in reversed(made):
         try:
-            if any(os.path.isdir(d) for d in cg.dirs):
+            if cg.exists():
                 cg.kill(9)
             cg.destroy()
         except BerthError as e:

@@ -369,6 +369,10 @@ class Cgroup:
         except KernelError:
             return default
 
+    def exists(self) -> bool:
+        """Whether the container's directory is there in any hierarchy."""
+        return any(self.fs.exists(d) for d in dict.fromkeys(self.dirs))
+
     def add(self, pid: int) -> None:
         """Move process ``pid`` into the cgroup, in every hierarchy."""
         for d in dict.fromkeys(self.dirs):
@@ -384,7 +388,7 @@ class Cgroup:
             try:
                 text = self.fs.read(f"{here}/cgroup.procs")
             except KernelError as e:
-                if e.errno == 2 and here != d:
+                if e.errno == 2:  # removed meanwhile (or never created): no processes there
                     continue
                 raise
             found.update(int(x) for x in text.split())

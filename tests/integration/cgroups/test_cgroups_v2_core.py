@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from berth.cgroups import Cgroup, Layout
-from berth.cgroups.cgroup import _events
+from berth.cgroups.stats import parse_flat
 from berth.oci.runtime_spec import Resources
 from support.cgroups_worker import Worker
 
@@ -36,7 +36,7 @@ def usage_usec(cg: Cgroup) -> int:
 
 def events(cg: Cgroup) -> dict[str, int]:
     with open(f"{cg.paths['unified']}/cgroup.events") as f:
-        return _events(f.read())
+        return parse_flat(f.read())
 
 
 def test_join_freeze_thaw_kill(

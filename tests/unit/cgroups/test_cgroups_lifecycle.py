@@ -209,7 +209,10 @@ def test_oom_kills_and_to_json() -> None:
     fs = hybrid_fs()
     cg = open_cgroup(None, "c1", HYBRID, fs=fs)
     assert cg.oom_kills() == 0  # not created yet: nothing to read
+    assert cg.procs() == [] and not cg.exists()
+    cg.kill(15)  # nothing to signal
     cg.create()
+    assert cg.exists()
     assert cg.oom_kills() == 3
     again = Cgroup.from_json(cg.to_json(), fs=fs)
     assert again.created == cg.created
