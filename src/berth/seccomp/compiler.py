@@ -234,7 +234,7 @@ def _condition(arg: SeccompArg, where: str) -> tuple[int, int, int, int]:
     return arg.index, op, arg.value, arg.value_two
 
 
-Rule = tuple[int, tuple[tuple[int, int, int, int], ...]]  # (action, conditions)
+Rule = tuple[int, int, tuple[tuple[int, int, int, int], ...]]  # (position, action, conditions)
 
 
 def _compile(spec: Seccomp, native: _arch.Arch) -> Program:
@@ -261,33 +261,42 @@ def _compile(spec: Seccomp, native: _arch.Arch) -> Program:
             raise InvalidArgument(f"{_W}.flags[{i}]: unknown flag {name!r}; use one of {known}")
         flags |= bit
 
-    rules: list[tuple[str, Rule]] = []
+    # name -> its rules in profile order: (position, action, conditions)
+    by_name: dict[str, list[Rule]] = {}
     every_name: dict[str, None] = {}
     needs_listener = False
+    position = 0
     for i, call in enumerate(spec.syscalls):
         where = f"{_W}.syscalls[{i}]"
         action = action_value(call.action, call.errno_ret, f"{where}.action", f"{where}.errnoRet")
         conds = tuple(_condition(a, f"{where}.args[{j}]") for j, a in enumerate(call.args))
-        for j, name in enumerate(call.names):
-            if not name:
-                raise InvalidArgument(f"{where}.names[{j}]: empty system call name")
-            if action == b.RET_USER_NOTIF and name == "write":
+        names = call.names
+        if "" in names:
+            raise InvalidArgument(f"{where}.names[{names.index('')}]: empty system call name")
+        every_name.update(dict.fromkeys(names))
+        if action == default:
+            continue
+        if action == b.RET_USER_NOTIF:
+            if "write" in names:
                 raise InvalidArgument(
                     f"{where}: SCMP_ACT_NOTIFY cannot be used for write (the runtime "
                     "writes the listener fd to its parent after loading the filter)"
                 )
-            every_name[name] = None
-        if action == default:
-            continue
-        needs_listener = needs_listener or action == b.RET_USER_NOTIF
+            needs_listener = True
         indexes = [c[0] for c in conds]
         if len(set(indexes)) < len(indexes):
             groups: list[tuple[tuple[int, int, int, int], ...]] = [(c,) for c in conds]
         else:
             groups = [conds]
-        for name in call.names:
-            for group in groups:
-                rules.append((name, (action, group)))
+        for group in groups:
+            rule = (position, action, group)
+            position += 1
+            for name in names:
+                found = by_name.get(name)
+                if found is None:
+                    by_name[name] = [rule]
+                else:
+                    found.append(rule)
 
     if needs_listener:
         flags |= FLAG_NEW_LISTENER
@@ -300,7 +309,7 @@ def _compile(spec: Seccomp, native: _arch.Arch) -> Program:
     for a in arches:
         by_audit.setdefault(a.audit, []).append(a)
     sections = [
-        (audit, _section(audit, abis, rules, every_name, default, stub, resolved))
+        (audit, _section(audit, abis, by_name, every_name, default, stub, resolved))
         for audit, abis in by_audit.items()
     ]
     instructions = _link(sections)
@@ -318,7 +327,7 @@ def _compile(spec: Seccomp, native: _arch.Arch) -> Program:
 def _section(
     audit: int,
     abis: list[_arch.Arch],
-    rules: list[tuple[str, Rule]],
+    by_name: dict[str, list[Rule]],
     every_name: dict[str, None],
     default: int,
     stub: bool,
@@ -330,26 +339,30 @@ def _section(
     for abi in abis:
         table = _arch.numbers(abi)
         by_nr: dict[int, list[Rule]] = {}
-        for name, rule in rules:
+        for name, rules in by_name.items():
             nr = table.get(name)
             if nr is not None:
-                by_nr.setdefault(nr, []).append(rule)
-        for nr, nr_rules in by_nr.items():
-            leaves[nr] = _leaf(nr_rules, default, abi.wide)
-        named = [n for n in every_name if n in table]
-        resolved.update(named)
-        highest[abi.name] = max(table[n] for n in named) if named and stub else None
+                if nr in by_nr:  # two names for one number: keep profile order
+                    by_nr[nr] = sorted(by_nr[nr] + rules)
+                else:
+                    by_nr[nr] = rules
+        for nr, rules in by_nr.items():
+            _, action, conds = rules[0]
+            leaves[nr] = action if not conds else _leaf(rules, default, abi.wide)
+        hits = [n for n in every_name if n in table]
+        resolved.update(hits)
+        highest[abi.name] = max(map(table.__getitem__, hits)) if hits and stub else None
     base = _base(audit, abis, default, highest)
     return [(b.LD_ABS, 0, 0, b.OFF_NR), *_tree(_intervals(base, leaves))]
 
 
 def _leaf(rules: list[Rule], default: int, wide: bool) -> Leaf:
     """The verdict for one system call: a return value, or code for its argument rules."""
-    for action, conds in rules:
+    for _, action, conds in rules:
         if not conds:
             return action
     code: list[Insn] = []
-    for action, conds in rules:
+    for _, action, conds in rules:
         code.extend(_rule(action, conds, wide))
     code.append((b.RET, 0, 0, default))
     return code
@@ -463,17 +476,34 @@ def _base(
 
 def _intervals(base: list[tuple[int, int]], leaves: dict[int, Leaf]) -> list[tuple[int, Leaf]]:
     """Runs of system call numbers with one verdict: [(first number, leaf)], from 0."""
-    points = {s for s, _ in base}
-    points.update(leaves)
-    points.update(n + 1 for n in leaves if n < M32)
     out: list[tuple[int, Leaf]] = []
-    bi, last = 0, len(base) - 1
-    for p in sorted(points):
-        while bi < last and base[bi + 1][0] <= p:
-            bi += 1
-        leaf = leaves[p] if p in leaves else base[bi][1]
+    last = len(base) - 1
+    bi = 0  # base[bi] is the run that holds `cursor`
+    cursor = 0
+    for nr in sorted(leaves):
+        while cursor < nr:  # the base runs between the previous leaf and this one
+            value = base[bi][1]
+            if not out or out[-1][1] != value:
+                out.append((cursor, value))
+            if bi < last and base[bi + 1][0] <= nr:
+                bi += 1
+                cursor = base[bi][0]
+            else:
+                cursor = nr
+        leaf = leaves[nr]
         if not out or out[-1][1] != leaf:
-            out.append((p, leaf))
+            out.append((nr, leaf))
+        cursor = nr + 1
+        while bi < last and base[bi + 1][0] <= cursor:
+            bi += 1
+    while cursor <= M32:
+        value = base[bi][1]
+        if not out or out[-1][1] != value:
+            out.append((cursor, value))
+        if bi == last:
+            break
+        bi += 1
+        cursor = base[bi][0]
     return out
 
 
