@@ -1,11 +1,11 @@
 """Fixtures of the cgroups area (registered in tests/conftest.py).
 
-- ``host_layout``: the cgroup layout of this machine, as berth detects it.
+- ``cgroup_layout``: the cgroup layout of this machine, as berth detects it.
 - ``make_cgroup(cgroups_path=None, layout=None)``: an unopened-on-disk
   :class:`~berth.cgroups.Cgroup` with a unique container id; whatever the test
   creates is killed and destroyed at teardown.
-- ``worker()``: a :class:`~support.cgroups_worker.Worker` process (killed at teardown).
-- ``block_device``: ``(major, minor)`` of a real disk of this machine, from /sys/block.
+- ``cgroup_worker()``: a :class:`~support.cgroups_worker.Worker` process (killed at teardown).
+- ``cgroup_block_device``: ``(major, minor)`` of a real disk of this machine, from /sys/block.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ _serial = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def host_layout() -> Layout:
+def cgroup_layout() -> Layout:
     return Layout.detect()
 
 
 @pytest.fixture
-def make_cgroup(host_layout: Layout) -> Iterator[Callable[..., Cgroup]]:
+def make_cgroup(cgroup_layout: Layout) -> Iterator[Callable[..., Cgroup]]:
     made: list[Cgroup] = []
 
     def make(cgroups_path: str | None = None, layout: Layout | None = None) -> Cgroup:
         name = f"berth-test-{os.getpid()}-{next(_serial)}"
-        cg = open_cgroup(cgroups_path, name, layout if layout is not None else host_layout)
+        cg = open_cgroup(cgroups_path, name, layout if layout is not None else cgroup_layout)
         made.append(cg)
         return cg
 
@@ -51,7 +51,7 @@ def make_cgroup(host_layout: Layout) -> Iterator[Callable[..., Cgroup]]:
 
 
 @pytest.fixture
-def worker() -> Iterator[Callable[[], Worker]]:
+def cgroup_worker() -> Iterator[Callable[[], Worker]]:
     started: list[Worker] = []
 
     def start() -> Worker:
@@ -65,7 +65,7 @@ def worker() -> Iterator[Callable[[], Worker]]:
 
 
 @pytest.fixture(scope="session")
-def block_device() -> tuple[int, int]:
+def cgroup_block_device() -> tuple[int, int]:
     names = sorted(os.listdir("/sys/block"))
     real = [n for n in names if os.path.exists(f"/sys/block/{n}/device")]
     others = [n for n in names if not n.startswith(("loop", "ram", "zram"))]

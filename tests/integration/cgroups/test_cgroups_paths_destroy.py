@@ -27,26 +27,28 @@ def proc_cgroup(pid: int) -> list[str]:
 
 
 def test_default_is_the_id_beneath_our_own(
-    make_cgroup: MakeCgroup, worker: Callable[[], Worker], host_layout: Layout
+    make_cgroup: MakeCgroup, cgroup_worker: Callable[[], Worker], cgroup_layout: Layout
 ) -> None:
     cg = make_cgroup()
     for key, d in cg.paths.items():
-        assert d == f"{own(host_layout, key)}/{cg.name}"
+        assert d == f"{own(cgroup_layout, key)}/{cg.name}"
     cg.create()
-    w = worker()
+    w = cgroup_worker()
     cg.add(w.pid)
-    memory = host_layout.hierarchy("memory")
+    memory = cgroup_layout.hierarchy("memory")
     assert memory is not None
     lines = proc_cgroup(w.pid)
     assert any(line.endswith(f":memory:{memory.own}/{cg.name}") for line in lines)
-    if host_layout.unified is not None:  # hybrid: the process is in the unified hierarchy too
-        assert f"0::{host_layout.unified.own.rstrip('/')}/{cg.name}" in lines
+    if cgroup_layout.unified is not None:  # hybrid: the process is in the unified hierarchy too
+        assert f"0::{cgroup_layout.unified.own.rstrip('/')}/{cg.name}" in lines
 
 
-def test_relative_nests_under_our_own_cgroup(make_cgroup: MakeCgroup, host_layout: Layout) -> None:
+def test_relative_nests_under_our_own_cgroup(
+    make_cgroup: MakeCgroup, cgroup_layout: Layout
+) -> None:
     parent = f"berth-test-rel-{os.getpid()}"
     cg = make_cgroup(f"{parent}/c1")
-    memory_own = own(host_layout, "memory")
+    memory_own = own(cgroup_layout, "memory")
     assert cg.paths["memory"] == f"{memory_own}/{parent}/c1"
     cg.create()
     assert os.path.isdir(f"{memory_own}/{parent}/c1")
@@ -57,15 +59,15 @@ def test_relative_nests_under_our_own_cgroup(make_cgroup: MakeCgroup, host_layou
 
 
 def test_absolute_is_relative_to_the_hierarchy_root(
-    make_cgroup: MakeCgroup, host_layout: Layout
+    make_cgroup: MakeCgroup, cgroup_layout: Layout
 ) -> None:
-    memory = host_layout.hierarchy("memory")
+    memory = cgroup_layout.hierarchy("memory")
     assert memory is not None
     top = f"berth-test-abs-{os.getpid()}"
     cg = make_cgroup(f"{memory.own}/{top}/c1")
     # in memory this lands beneath our own cgroup, never in the memory root
     assert cg.paths["memory"] == f"{memory.own_dir}/{top}/c1"
-    cpu = host_layout.hierarchy("cpu")
+    cpu = cgroup_layout.hierarchy("cpu")
     assert cpu is not None
     assert cg.paths["cpu"] == f"{cpu.mountpoint}{memory.own}/{top}/c1"
     cg.create()
@@ -79,9 +81,9 @@ def test_absolute_is_relative_to_the_hierarchy_root(
         assert not os.path.exists(d), f"left {d}"
 
 
-def test_a_pre_existing_parent_stays(make_cgroup: MakeCgroup, host_layout: Layout) -> None:
+def test_a_pre_existing_parent_stays(make_cgroup: MakeCgroup, cgroup_layout: Layout) -> None:
     parent = f"berth-test-parent-{os.getpid()}"
-    pre = [f"{h.own_dir}/{parent}" for h in host_layout.hierarchies]
+    pre = [f"{h.own_dir}/{parent}" for h in cgroup_layout.hierarchies]
     for d in pre:
         os.mkdir(d)
     try:
@@ -115,14 +117,14 @@ def test_shared_parent_goes_with_its_maker_last(make_cgroup: MakeCgroup) -> None
 
 
 def test_destroy_leaves_nothing_even_with_inner_cgroups(
-    make_cgroup: MakeCgroup, worker: Callable[[], Worker]
+    make_cgroup: MakeCgroup, cgroup_worker: Callable[[], Worker]
 ) -> None:
     cg = make_cgroup()
     cg.create()
     cg.apply(Resources.from_json({"pids": {"limit": 20}, "memory": {"limit": 1 << 30}}))
     for d in set(cg.dirs):
         os.mkdir(f"{d}/inner")  # as a container with its own sub-cgroups would
-    w = worker()
+    w = cgroup_worker()
     cg.add(w.pid)
     with pytest.raises(KernelError, match="processes are still in it"):
         cg.destroy(timeout=0.2)

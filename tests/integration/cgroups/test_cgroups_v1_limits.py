@@ -23,24 +23,24 @@ def read(path: str) -> str:
 
 
 def started(
-    make_cgroup: MakeCgroup, worker: StartWorker, doc: dict[str, object]
+    make_cgroup: MakeCgroup, cgroup_worker: StartWorker, doc: dict[str, object]
 ) -> tuple[Cgroup, Worker]:
     cg = make_cgroup()
     cg.create()
     cg.apply(Resources.from_json(doc))
-    w = worker()
+    w = cgroup_worker()
     cg.add(w.pid)
     return cg, w
 
 
 def test_files_hold_the_configured_values(
-    make_cgroup: MakeCgroup, worker: StartWorker, block_device: tuple[int, int]
+    make_cgroup: MakeCgroup, cgroup_worker: StartWorker, cgroup_block_device: tuple[int, int]
 ) -> None:
-    dev = "{}:{}".format(*block_device)
-    major, minor = block_device
+    dev = "{}:{}".format(*cgroup_block_device)
+    major, minor = cgroup_block_device
     cg, w = started(
         make_cgroup,
-        worker,
+        cgroup_worker,
         {
             "cpu": {"shares": 512, "quota": 30000, "period": 100000, "cpus": "0", "mems": "0"},
             "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20},
@@ -93,15 +93,15 @@ def test_blkio_weight(make_cgroup: MakeCgroup) -> None:
     assert read(f"{d}/{name}").split()[-1] == "300"
 
 
-def test_pids_limit_stops_forks(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
-    _, w = started(make_cgroup, worker, {"pids": {"limit": 4}})
+def test_pids_limit_stops_forks(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
+    _, w = started(make_cgroup, cgroup_worker, {"pids": {"limit": 4}})
     forked, err = w.ask("fork 10").split()
     assert int(forked) == 3  # the worker itself is the fourth
     assert int(err) == errno.EAGAIN
 
 
-def test_memory_limit_oom_kills_a_hog(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
-    cg, w = started(make_cgroup, worker, {"memory": {"limit": 48 << 20, "swap": 48 << 20}})
+def test_memory_limit_oom_kills_a_hog(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
+    cg, w = started(make_cgroup, cgroup_worker, {"memory": {"limit": 48 << 20, "swap": 48 << 20}})
     assert cg.oom_kills() == 0
     w.send("alloc 256")
     assert w.reply() == ""  # killed before it could answer
@@ -114,8 +114,8 @@ def cpuacct_usage(cg: Cgroup) -> int:
     return int(read(f"{cg.paths['cpuacct']}/cpuacct.usage"))
 
 
-def test_cpu_quota_holds_a_busy_loop(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
-    cg, w = started(make_cgroup, worker, {"cpu": {"quota": 20000, "period": 100000}})
+def test_cpu_quota_holds_a_busy_loop(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
+    cg, w = started(make_cgroup, cgroup_worker, {"cpu": {"quota": 20000, "period": 100000}})
     w.send("spin 1.5")
     time.sleep(0.2)
     u0, t0 = cpuacct_usage(cg), time.monotonic()
@@ -128,8 +128,8 @@ def test_cpu_quota_holds_a_busy_loop(make_cgroup: MakeCgroup, worker: StartWorke
     assert throttling["throttled_periods"] > 0
 
 
-def test_freeze_stops_and_thaw_resumes(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
-    cg, w = started(make_cgroup, worker, {})
+def test_freeze_stops_and_thaw_resumes(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
+    cg, w = started(make_cgroup, cgroup_worker, {})
     w.send("spin 30")
     time.sleep(0.1)
     cg.freeze()
@@ -145,9 +145,9 @@ def test_freeze_stops_and_thaw_resumes(make_cgroup: MakeCgroup, worker: StartWor
     assert w.proc.wait(timeout=10) == -15
 
 
-def test_device_rules_deny_then_allow(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
+def test_device_rules_deny_then_allow(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
     deny_all = {"allow": False, "access": "rwm"}
-    cg, w = started(make_cgroup, worker, {"devices": [deny_all]})
+    cg, w = started(make_cgroup, cgroup_worker, {"devices": [deny_all]})
     assert w.ask("open /dev/null") == str(errno.EPERM)
     cg.update(
         Resources.from_json(
@@ -164,8 +164,8 @@ def test_device_rules_deny_then_allow(make_cgroup: MakeCgroup, worker: StartWork
     assert "c 1:3 rwm" in read(f"{cg.paths['devices']}/devices.list")
 
 
-def test_stats_see_the_process(make_cgroup: MakeCgroup, worker: StartWorker) -> None:
-    cg, w = started(make_cgroup, worker, {"pids": {"limit": 50}})
+def test_stats_see_the_process(make_cgroup: MakeCgroup, cgroup_worker: StartWorker) -> None:
+    cg, w = started(make_cgroup, cgroup_worker, {"pids": {"limit": 50}})
     assert w.ask("alloc 20") == "ok"
     assert w.ask("spin 0.1") == "done"
     st = cg.stats()

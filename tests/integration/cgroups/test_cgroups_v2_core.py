@@ -23,10 +23,10 @@ MakeCgroup = Callable[..., Cgroup]
 
 
 @pytest.fixture
-def v2(host_layout: Layout) -> Layout:
-    if host_layout.unified is None:
+def v2(cgroup_layout: Layout) -> Layout:
+    if cgroup_layout.unified is None:
         pytest.skip("no cgroup2 hierarchy on this machine")
-    return host_layout.unified_only()
+    return cgroup_layout.unified_only()
 
 
 def usage_usec(cg: Cgroup) -> int:
@@ -40,12 +40,12 @@ def events(cg: Cgroup) -> dict[str, int]:
 
 
 def test_join_freeze_thaw_kill(
-    make_cgroup: MakeCgroup, worker: Callable[[], Worker], v2: Layout
+    make_cgroup: MakeCgroup, cgroup_worker: Callable[[], Worker], v2: Layout
 ) -> None:
     cg = make_cgroup(layout=v2)
     cg.create()
     assert events(cg)["populated"] == 0
-    w = worker()
+    w = cgroup_worker()
     cg.add(w.pid)
     with open(f"/proc/{w.pid}/cgroup") as f:
         assert f"0::{cg.cgroup_paths[0]}" in f.read().splitlines()
@@ -73,7 +73,7 @@ def test_join_freeze_thaw_kill(
 
 
 def test_ebpf_device_filter(
-    make_cgroup: MakeCgroup, worker: Callable[[], Worker], v2: Layout
+    make_cgroup: MakeCgroup, cgroup_worker: Callable[[], Worker], v2: Layout
 ) -> None:
     cg = make_cgroup(layout=v2)
     cg.create()
@@ -83,7 +83,7 @@ def test_ebpf_device_filter(
     cg.apply(Resources.from_json({"devices": [deny_all, zero]}))
     programs = cg.fs.device_programs(cg.paths["unified"])
     assert len(programs) == 1
-    w = worker()
+    w = cgroup_worker()
     cg.add(w.pid)
     assert w.ask("open /dev/null") == str(errno.EPERM)
     assert w.ask("open /dev/zero") == "ok"
