@@ -1,0 +1,69 @@
+"""The ``berth`` command tree: names, one-line help, and where each command lives.
+
+Read at every CLI start, so it is data only: nothing here imports a command
+module; ``berth.cli.main`` imports the one module the user's command needs.
+To add a command, write it (see ``berth.cli.command``) and add one line:
+
+- a management command's subcommand under its group in :data:`MANAGEMENT`
+  (``"ls": Cmd("berth.cli.cmd_image:image_ls", "List images", ("list",))``);
+- a top-level shortcut in :data:`COMMANDS` pointing at the same function
+  (``"images": Cmd("berth.cli.cmd_image:image_ls", "List images")``), as
+  Docker has both ``docker image ls`` and ``docker images``.
+
+``raw=True`` marks a command that parses its own arguments (``daemon``):
+its target is ``main(argv, prog)``.
+"""
+
+from __future__ import annotations
+
+
+class Cmd:
+    __slots__ = ("aliases", "raw", "short", "target")
+
+    def __init__(
+        self, target: str, short: str, aliases: tuple[str, ...] = (), raw: bool = False
+    ) -> None:
+        self.target = target
+        self.short = short
+        self.aliases = aliases
+        self.raw = raw
+
+
+class Group:
+    __slots__ = ("commands", "short")
+
+    def __init__(self, short: str, commands: dict[str, Cmd]) -> None:
+        self.short = short
+        self.commands = commands
+
+    def find(self, name: str) -> Cmd | None:
+        cmd = self.commands.get(name)
+        if cmd is not None:
+            return cmd
+        for c in self.commands.values():
+            if name in c.aliases:
+                return c
+        return None
+
+
+_SYS = "berth.cli.cmd_system"
+
+MANAGEMENT: dict[str, Group] = {
+    "system": Group(
+        "Manage berth",
+        {
+            "df": Cmd(f"{_SYS}:df", "Show berth disk usage"),
+            "events": Cmd(f"{_SYS}:events", "Get real time events from the server"),
+            "info": Cmd(f"{_SYS}:info", "Display system-wide information"),
+        },
+    ),
+}
+
+COMMANDS: dict[str, Cmd] = {
+    "daemon": Cmd(
+        "berth.cli.daemon:main", "Run the berth daemon (berthd) in the foreground", raw=True
+    ),
+    "events": Cmd(f"{_SYS}:events", "Get real time events from the server"),
+    "info": Cmd(f"{_SYS}:info", "Display system-wide information"),
+    "version": Cmd(f"{_SYS}:version", "Show the berth version information"),
+}

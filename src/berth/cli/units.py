@@ -1,0 +1,109 @@
+"""Docker's human-readable numbers (go-units): sizes and durations.
+
+- :func:`human_size` -- decimal, 4 significant digits: ``1.5MB``, ``0B``, ``23.54GB``
+  (``docker ps -s``, ``docker images``, ``docker system df``);
+- :func:`bytes_size` -- binary: ``23.54GiB`` (``docker info``'s Total Memory);
+- :func:`human_duration` -- ``Less than a second``, ``About a minute``,
+  ``3 hours``, ... (``Up 3 hours``, ``2 days ago``);
+- :func:`parse_go_duration` -- Go's ``time.ParseDuration`` (``1h30m``, ``1.5s``,
+  ``300ms``), in seconds.
+"""
+
+from __future__ import annotations
+
+from berth.errors import InvalidArgument
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _size(size: float, base: float, units: tuple[str, ...]) -> str:
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def human_size(size: float) -> str:
+    return _size(float(size), 1000.0, _DECIMAL)
+
+
+def bytes_size(size: float) -> str:
+    return _size(float(size), 1024.0, _BINARY)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_go_duration(text: str) -> float:
+    """Go's time.ParseDuration, in seconds; InvalidArgument when it is not one."""
+    orig = text
+    if not text:
+        raise InvalidArgument(f'time: invalid duration "{orig}"')
+    sign = 1.0
+    if text[0] in "+-":
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    if text == "0":
+        return 0.0
+    if not text:
+        raise InvalidArgument(f'time: invalid duration "{orig}"')
+    total = 0.0
+    i = 0
+    n = len(text)
+    while i < n:
+        j = i
+        while j < n and (text[j].isdigit() or text[j] == "."):
+            j += 1
+        num = text[i:j]
+        if not num or num == "." or num.count(".") > 1:
+            raise InvalidArgument(f'time: invalid duration "{orig}"')
+        k = j
+        while k < n and not (text[k].isdigit() or text[k] == "."):
+            k += 1
+        unit = text[j:k]
+        if unit not in _DURATION_UNITS:
+            if not unit:
+                raise InvalidArgument(f'time: missing unit in duration "{orig}"')
+            raise InvalidArgument(f'time: unknown unit "{unit}" in duration "{orig}"')
+        total += float(num) * _DURATION_UNITS[unit]
+        i = k
+    return sign * total

@@ -1,0 +1,1 @@
+"""The engine: the daemon itself (``daemon``, ``config``, ``events``, ``filters``) and, from the container work on, the services it runs."""
