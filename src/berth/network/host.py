@@ -1,0 +1,273 @@
+"""The kernel operations the network manager makes, behind one object.
+
+:class:`HostNet` is the real one (netlink, netns, nftables, sysctls, /proc);
+unit tests give the manager a recording fake with the same methods. It
+holds one rtnetlink socket and one libnftables context for the host's
+network namespace, opened on first use and serialized by a lock.
+
+:class:`Inside` is a container's network namespace opened for configuration:
+a netlink socket created in it and, when the container gets the embedded
+DNS, the UDP and TCP sockets bound to 127.0.0.11:53 there.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth.errors import KernelError
+from berth.kernel import netns
+from berth.kernel.netlink import RtNetlink
+from berth.network.ipam import Subnet, ip_to_int
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+
+    from berth.kernel.nft import Nft
+
+ENODEV = 19
+EEXIST = 17
+DNS_ADDRESS = "127.0.0.11"
+
+
+class Inside:
+    """A container netns open for configuration (close it when done)."""
+
+    __slots__ = ("nl", "path", "tcp", "udp")
+
+    def __init__(
+        self,
+        path: str,
+        nl: RtNetlink,
+        udp: socket.socket | None = None,
+        tcp: socket.socket | None = None,
+    ) -> None:
+        self.path = path
+        self.nl = nl
+        self.udp = udp
+        self.tcp = tcp
+
+    def take_dns(self) -> tuple[socket.socket, socket.socket] | None:
+        """Hand the DNS sockets over to the resolver (they are no longer closed here)."""
+        if self.udp is None or self.tcp is None:
+            return None
+        socks = (self.udp, self.tcp)
+        self.udp = self.tcp = None
+        return socks
+
+    def close(self) -> None:
+        self.nl.close()
+        for s in (self.udp, self.tcp):
+            if s is not None:
+                s.close()
+
+
+def _open_inside(path: str, dns: bool) -> Callable[[], Inside]:
+    def fn() -> Inside:
+        nl = RtNetlink()
+        if not dns:
+            return Inside(path, nl)
+        try:
+            udp, tcp = dns_sockets()
+        except BaseException:
+            nl.close()
+            raise
+        return Inside(path, nl, udp, tcp)
+
+    return fn
+
+
+def dns_sockets() -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on 127.0.0.11:53 in the calling thread's netns."""
+    import socket
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        udp.bind((DNS_ADDRESS, 53))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((DNS_ADDRESS, 53))
+        tcp.listen(64)
+        udp.setblocking(False)
+        tcp.setblocking(False)
+    except OSError as e:
+        udp.close()
+        tcp.close()
+        raise KernelError("bind", f"{DNS_ADDRESS}:53", e.errno or 5) from None
+    return udp, tcp
+
+
+class HostNet:
+    """Real kernel operations, in the netns of the process that made this object."""
+
+    def __init__(self, proc: str = "/proc") -> None:
+        import threading
+
+        self._proc = proc
+        self._lock = threading.RLock()
+        self._nl: RtNetlink | None = None
+        self._nft: Nft | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._nl is not None:
+                self._nl.close()
+                self._nl = None
+            if self._nft is not None:
+                self._nft.close()
+                self._nft = None
+
+    @property
+    def nl(self) -> RtNetlink:
+        if self._nl is None:
+            self._nl = RtNetlink()
+        return self._nl
+
+    # -- host facts -------------------------------------------------------------
+    def route_subnets(self) -> list[Subnet]:
+        """Destinations of the host's IPv4 routes (main table), default route excluded."""
+        with self._lock:
+            routes = self.nl.routes()
+        return [Subnet(ip_to_int(r.dst), r.dst_len) for r in routes if r.dst_len > 0]
+
+    def port_tables(self) -> dict[str, str]:
+        from berth.network.hostinfo import read_tables
+
+        return read_tables(f"{self._proc}/net")
+
+    def local_port_range(self) -> tuple[int, int]:
+        from berth.network.hostinfo import parse_port_range_sysctl
+
+        return parse_port_range_sysctl(self.sysctl("net/ipv4/ip_local_port_range"))
+
+    def read_file(self, path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def sysctl(self, name: str) -> str:
+        with open(f"{self._proc}/sys/{name}") as f:
+            return f.read().strip()
+
+    def set_sysctl(self, name: str, value: str) -> None:
+        path = f"{self._proc}/sys/{name}"
+        try:
+            with open(path) as f:
+                if f.read().strip() == value:
+                    return
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise KernelError("write", path, e.errno or 5) from None
+
+    # -- links ------------------------------------------------------------------
+    def link_names(self) -> dict[str, int]:
+        """name -> master index of every link of the host."""
+        with self._lock:
+            return {link.name: link.master for link in self.nl.links()}
+
+    def link_index(self, name: str) -> int | None:
+        with self._lock:
+            try:
+                return self.nl.index(name)
+            except KernelError as e:
+                if e.errno == ENODEV:
+                    return None
+                raise
+
+    def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int = 0) -> None:
+        """The bridge ``name`` exists, is up and has ``gateway/prefixlen``; route_localnet on."""
+        with self._lock:
+            nl = self.nl
+            index = self.link_index(name)
+            if index is None:
+                nl.add_bridge(name, mtu=mtu or None)
+                index = nl.index(name)
+            if not any(
+                a.address == gateway and a.prefixlen == prefixlen for a in nl.addresses(index)
+            ):
+                nl.add_address(index, gateway, prefixlen)
+            nl.set_link(index, up=True)
+        self.set_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+
+    def delete_link(self, name: str) -> bool:
+        """Delete a link; False when there was none."""
+        with self._lock:
+            try:
+                self.nl.delete_link(name)
+            except KernelError as e:
+                if e.errno == ENODEV:
+                    return False
+                raise
+        return True
+
+    # -- container namespaces ---------------------------------------------------
+    def create_netns(self, path: str, dns: bool) -> Inside:
+        inside = netns.create(path, _open_inside(path, dns))
+        assert inside is not None
+        return inside
+
+    def open_netns(self, path: str, dns: bool) -> Inside:
+        return netns.run_in(path, _open_inside(path, dns))
+
+    def remove_netns(self, path: str) -> bool:
+        return netns.remove(path)
+
+    def plug(
+        self,
+        inside: Inside,
+        *,
+        bridge: str,
+        host_ifname: str,
+        ifname: str,
+        address: str,
+        prefixlen: int,
+        gateway: str | None,
+        mac: str,
+        mtu: int = 0,
+    ) -> None:
+        """A veth from ``bridge`` into the container: ``ifname`` with its address,
+        up, and a default route via ``gateway`` (None: no route out)."""
+        fd = netns.open_fd(inside.path)
+        try:
+            with self._lock:
+                nl = self.nl
+                master = nl.index(bridge)
+                nl.add_veth(
+                    host_ifname,
+                    ifname,
+                    peer_netns_fd=fd,
+                    mtu=mtu or None,
+                    peer_address=mac,
+                    master=master,
+                    up=True,
+                )
+                try:
+                    nl.set_hairpin(nl.index(host_ifname))
+                except BaseException:
+                    self.delete_link(host_ifname)
+                    raise
+        finally:
+            os.close(fd)
+        try:
+            inner = inside.nl
+            index = inner.index(ifname)
+            inner.add_address(index, address, prefixlen)
+            inner.set_link(index, up=True)
+            if gateway:
+                inner.add_route(gateway=gateway, oif=index)
+        except BaseException:
+            self.delete_link(host_ifname)
+            raise
+
+    # -- nftables ---------------------------------------------------------------
+    def nft(self, script: str, what: str = "berth rules") -> str:
+        with self._lock:
+            if self._nft is None:
+                from berth.kernel.nft import Nft
+
+                self._nft = Nft()
+            return self._nft.run(script, what)
