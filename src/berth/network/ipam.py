@@ -160,8 +160,8 @@ class Pool:
                 )
             return preferred
         span = self.range or self.subnet
-        start = max(span.first_host, self.subnet.first_host)
-        stop = min(span.last_host, self.subnet.last_host)
+        start = max(span.network, self.subnet.first_host)  # a range's own edges are usable
+        stop = min(span.broadcast, self.subnet.last_host)
         for address in range(start, stop + 1):
             if address != self.gateway and address not in taken:
                 return address
