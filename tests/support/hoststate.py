@@ -2,8 +2,10 @@
 
 A snapshot holds the mounts of this mount namespace, the cgroup directories
 beneath our own cgroup in every hierarchy, network links, named network
-namespaces, nftables tables and the processes a test may have started. Two
-snapshots differ when a test leaked something; :func:`describe` says what.
+namespaces, nftables tables, the network sysctls berth may turn on
+(ip_forward, route_localnet, bridge-nf-call-*) and the processes a test may
+have started. Two snapshots differ when a test leaked something;
+:func:`describe` says what.
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ class Snapshot:
     netns: frozenset[str]
     nft_tables: frozenset[str]
     processes: dict[int, str] = field(hash=False, compare=False)
+    sysctls: frozenset[tuple[str, str]] = frozenset()
+
+
+#: Host-wide network sysctls that berth (like Docker) may change; tests restore them.
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/route_localnet",
+    "net/ipv4/conf/default/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/bridge/bridge-nf-call-ip6tables",
+    "net/bridge/bridge-nf-call-arptables",
+)
 
 
 def own_cgroups(text: str) -> dict[str, str]:
@@ -115,6 +129,17 @@ def _processes() -> dict[int, str]:
     return out
 
 
+def _sysctls() -> frozenset[tuple[str, str]]:
+    out = set()
+    for name in SYSCTLS:
+        try:
+            with open(f"/proc/sys/{name}") as f:
+                out.add((name.replace("/", "."), f.read().strip()))
+        except OSError:
+            continue
+    return frozenset(out)
+
+
 def take() -> Snapshot:
     return Snapshot(
         mounts=_mounts(),
@@ -123,6 +148,7 @@ def take() -> Snapshot:
         netns=_netns(),
         nft_tables=_nft_tables(),
         processes=_processes(),
+        sysctls=_sysctls(),
     )
 
 
@@ -160,7 +186,7 @@ def leaked_processes(before: Snapshot, after: Snapshot) -> list[str]:
 def describe(before: Snapshot, after: Snapshot) -> list[str]:
     """Human-readable differences; empty when the host is as it was."""
     out: list[str] = []
-    for name in ("mounts", "cgroups", "links", "netns", "nft_tables"):
+    for name in ("mounts", "cgroups", "links", "netns", "nft_tables", "sysctls"):
         old, new = getattr(before, name), getattr(after, name)
         for item in sorted(new - old, key=str):
             out.append(f"{name}: left behind {item}")
