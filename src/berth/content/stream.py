@@ -82,6 +82,7 @@ class Decompressor:
         self.what = what
         self.compression = compression
         self.buf = b""
+        self.pos = 0
         self.done = False
         self._unused = b""
         if compression == "gzip":
@@ -95,16 +96,18 @@ class Decompressor:
             raise InvalidArgument(f"{what}: unsupported compression {compression!r}")
 
     def read(self, n: int = -1) -> bytes:
+        """At most ``n`` bytes (fewer before the end is fine for tarfile's stream)."""
         if self.compression == "none":
             return self.source.read(CHUNK if n < 0 else n)
-        want = CHUNK if n < 0 else n
-        while len(self.buf) < want and not self.done:
+        while self.pos >= len(self.buf) and not self.done:
+            self.buf, self.pos = b"", 0
             self._fill()
-        if n < 0 or len(self.buf) <= want:
-            out, self.buf = self.buf, b""
-        else:
-            out, self.buf = self.buf[:want], self.buf[want:]
-        return out
+        start = self.pos
+        if n < 0 or len(self.buf) - start <= n:
+            self.pos = len(self.buf)
+            return self.buf[start:] if start else self.buf
+        self.pos = start + n
+        return self.buf[start : start + n]
 
     def _fill(self) -> None:
         raw = self._unused or self.source.read(CHUNK)
@@ -118,7 +121,7 @@ class Decompressor:
         try:
             if self.compression == "gzip":
                 assert isinstance(d, type(zlib.decompressobj()))
-                self.buf += d.decompress(raw)
+                self.buf = d.decompress(raw)
                 if d.eof:
                     rest = d.unused_data
                     self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -126,7 +129,7 @@ class Decompressor:
                     if not rest:
                         self._at_member_end()
             else:
-                self.buf += d.decompress(raw)  # type: ignore[attr-defined]
+                self.buf = d.decompress(raw)  # type: ignore[attr-defined]
                 if d.eof:  # type: ignore[attr-defined]
                     rest = d.unused_data  # type: ignore[attr-defined]
                     self._d = self._zstd.decompressobj()
@@ -166,3 +169,81 @@ class CountingHasher:
         """Read to the end (tar padding after the end-of-archive blocks is hashed too)."""
         while self.read(CHUNK):
             pass
+
+
+class Prefetch:
+    """Read ``source`` in a helper thread, ``depth`` chunks ahead of the consumer.
+
+    Decompression and hashing (which release the GIL) then overlap with tar
+    extraction in the consuming thread. An error in the helper is raised in
+    the consumer at the point it occurred; :meth:`close` stops the helper.
+    """
+
+    def __init__(self, source: Readable, depth: int = 8, chunk: int = CHUNK) -> None:
+        import queue
+        import threading
+
+        self.source = source
+        self.chunk = chunk
+        self.q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.buf = b""
+        self.pos = 0
+        self.eof = False
+        self.thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import queue
+
+        try:
+            while not self.stop.is_set():
+                data = self.source.read(self.chunk)
+                while not self.stop.is_set():
+                    try:
+                        self.q.put(data, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not data:
+                    return
+        except BaseException as e:
+            while not self.stop.is_set():
+                try:
+                    self.q.put(e, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+    def read(self, n: int = -1) -> bytes:
+        while self.pos >= len(self.buf):
+            if self.eof:
+                return b""
+            item = self.q.get()
+            if isinstance(item, BaseException):
+                self.eof = True
+                raise item
+            if not item:
+                self.eof = True
+                return b""
+            self.buf, self.pos = item, 0
+        start = self.pos
+        if n < 0 or len(self.buf) - start <= n:
+            self.pos = len(self.buf)
+            return self.buf[start:] if start else self.buf
+        self.pos = start + n
+        return self.buf[start : start + n]
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -12,6 +12,10 @@ import os
 import shutil
 import subprocess
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 BUSYBOX = "/bin/busybox"
 DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "root", "tmp", "var")
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
@@ -107,10 +111,38 @@ def base_config(kind: str) -> dict[str, object]:
     return {"Env": env, "Cmd": cmd}
 
 
+def split_by_prefixes(prefixes: list[str]) -> list[Callable[[str], bool]]:
+    """Entry selectors: one layer per prefix (with its parent dirs), then the rest."""
+
+    def under(rel: str, prefix: str) -> bool:
+        return rel == prefix or rel.startswith(prefix + "/")
+
+    def parent_of(rel: str, prefix: str) -> bool:
+        return prefix.startswith(rel + "/")
+
+    def layer(prefix: str) -> Callable[[str], bool]:
+        return lambda rel: under(rel, prefix) or parent_of(rel, prefix)
+
+    def rest(rel: str) -> bool:
+        return not any(under(rel, p) for p in prefixes)
+
+    return [rest, *[layer(p) for p in prefixes]]
+
+
 def image_from_rootfs(
-    store: object, rootfs: str, names: list[str], kind: str, created_by: str
+    store: object,
+    rootfs: str,
+    names: list[str],
+    kind: str,
+    created_by: str,
+    split: list[str] | None = None,
+    level: int = 6,
 ) -> str:
-    """Make one-layer image ``names`` from a rootfs directory; return its ID."""
+    """Make image ``names`` from a rootfs directory; return its ID.
+
+    One layer, or with ``split`` (path prefixes such as ``usr/lib``) one layer
+    for the rest of the tree followed by one per prefix.
+    """
     from berth.images.compose import make_image, now_rfc3339
     from berth.images.layers import store_layer
     from berth.images.store import ImageStore
@@ -118,7 +150,8 @@ def image_from_rootfs(
     from berth.oci import reference
 
     assert isinstance(store, ImageStore)
-    layer = store_layer(store, rootfs)
+    selectors = split_by_prefixes(split) if split else [None]
+    layers = [store_layer(store, rootfs, keep=keep, level=level) for keep in selectors]
     created = now_rfc3339()
     config = spec.ImageConfig(
         architecture=_arch(),
@@ -126,7 +159,7 @@ def image_from_rootfs(
         created=created,
         config=spec.ContainerConfig.from_json(base_config(kind)),
         history=(
-            spec.History(created=created, created_by=created_by),
+            *(spec.History(created=created, created_by=created_by) for _ in layers),
             spec.History(
                 created=created,
                 created_by=f"/bin/sh -c #(nop)  CMD {base_config(kind)['Cmd']}",
@@ -135,7 +168,7 @@ def image_from_rootfs(
         ),
     )
     refs = [reference.parse(n) for n in names]
-    return make_image(store, [layer], config, refs)
+    return make_image(store, layers, config, refs)
 
 
 def _arch() -> str:

@@ -22,7 +22,7 @@ from berth.oci.digest import Digest, Hasher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from berth.content.store import Writer
     from berth.images.store import ImageStore
@@ -92,11 +92,18 @@ def _xattrs(path: str, st: os.stat_result) -> dict[str, str]:
     return out
 
 
-def write_tar(root: str, fileobj: object, overlay: bool = False) -> None:
-    """Write the tree under ``root`` as a tar stream to ``fileobj`` (entries relative)."""
+def write_tar(
+    root: str, fileobj: object, overlay: bool = False, keep: Callable[[str], bool] | None = None
+) -> None:
+    """Write the tree under ``root`` as a tar stream to ``fileobj`` (entries relative).
+
+    ``keep(rel)`` selects entries (all by default); directories are walked either way.
+    """
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
         links: dict[tuple[int, int], str] = {}
         for rel, st in _entries(root):
+            if keep is not None and not keep(rel):
+                continue
             path = os.path.join(root, rel)
             mode = st.st_mode
             parent, _, name = rel.rpartition("/")
@@ -152,11 +159,17 @@ def _opaque(path: str) -> bool:
         return False
 
 
-def store_layer(store: ImageStore, root: str, overlay: bool = False, level: int = 6) -> LayerRow:
+def store_layer(
+    store: ImageStore,
+    root: str,
+    overlay: bool = False,
+    level: int = 6,
+    keep: Callable[[str], bool] | None = None,
+) -> LayerRow:
     """Tar+gzip ``root`` into the content store; return the layer (chain_id = diff_id)."""
     with store.content.writer() as w:
         sink = _Sink(w, level=level)
-        write_tar(root, sink, overlay)
+        write_tar(root, sink, overlay, keep)
         sink.close()
         blob = w.commit()
         size = w.size

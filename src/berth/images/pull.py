@@ -112,8 +112,13 @@ def pull(
     platform: str | None = None,
     max_concurrent: int = MAX_CONCURRENT,
     registry_factory: Callable[[str], Registry] | None = None,
+    unpack: bool = True,
 ) -> Iterator[pm.Message]:
-    """Pull ``ref_text``; yield progress messages; raise BerthError on failure."""
+    """Pull ``ref_text``; yield progress messages; raise BerthError on failure.
+
+    ``unpack=False`` only downloads and verifies the blobs into the content
+    store (what ``skopeo copy`` to a directory does); no image is registered.
+    """
     ref = reference.parse(ref_text)
     if registry is None:
         registry = registry_factory(ref.domain) if registry_factory else Registry(ref.domain)
@@ -173,7 +178,7 @@ def pull(
         for job in jobs:
             lease.blob(job.desc.digest)
             lease.snapshot(job.chain)
-            job.snapshot_present = store.snapshots.exists(job.chain)
+            job.snapshot_present = store.snapshots.exists(job.chain) or not unpack
             job.blob_present = store.content.exists(job.desc.digest)
         up_to_date = store.exists(config_digest) and all(j.snapshot_present for j in jobs)
         if not up_to_date:
@@ -183,6 +188,9 @@ def pull(
             store.content.write(data, digest, "manifest")
         lease.blob(config_digest)
         store.content.write(config_bytes, config_digest, "image config")
+        if not unpack:
+            yield pm.status(f"Digest: {top_digest}")
+            return
         rows = [
             LayerRow(j.chain, j.diff_id, j.desc.digest, j.desc.media_type, j.desc.size)
             for j in jobs
@@ -324,7 +332,7 @@ def _download(
     compression: str,
 ) -> None:
     """One attempt: stream the blob through verification (and extraction) into the store."""
-    from berth.content.stream import BlobTee, CountingHasher, Decompressor
+    from berth.content.stream import BlobTee, CountingHasher, Decompressor, Prefetch
 
     desc, ident = job.desc, job.ident
     what = f"layer {desc.digest}"
@@ -353,15 +361,16 @@ def _download(
                 w.hasher.verify(desc.digest, desc.size, what)
             else:
                 counted = CountingHasher(Decompressor(tee, compression, what))
+                with Prefetch(counted) as ahead:
 
-                def verify() -> None:
-                    counted.drain()
-                    events.put(pm.status("Verifying Checksum", ident))
-                    w.hasher.verify(desc.digest, desc.size, what)
-                    counted.hasher.verify(job.diff_id, None, f"{what} (uncompressed)")
-                    events.put(pm.status("Download complete", ident))
+                    def verify() -> None:
+                        ahead.drain()
+                        events.put(pm.status("Verifying Checksum", ident))
+                        w.hasher.verify(desc.digest, desc.size, what)
+                        counted.hasher.verify(job.diff_id, None, f"{what} (uncompressed)")
+                        events.put(pm.status("Download complete", ident))
 
-                result = store.snapshots.unpack(job.chain, counted, what, verify)  # type: ignore[arg-type]
+                    result = store.snapshots.unpack(job.chain, ahead, what, verify)  # type: ignore[arg-type]
                 store.meta.put_snapshot(job.chain, job.diff_id, result.size)
                 events.put(pm.progress("Extracting", ident, desc.size, desc.size))
             w.commit(desc.digest, desc.size, what)

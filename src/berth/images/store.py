@@ -233,7 +233,7 @@ class ImageStore:
 
     def unpack_local(self, layer: LayerRow, what: str = "layer") -> int:
         """Unpack a layer from its blob in the content store (load, import, commit)."""
-        from berth.content.stream import CountingHasher, Decompressor, sniff_compression
+        from berth.content.stream import CountingHasher, Decompressor, Prefetch, sniff_compression
 
         if self.snapshots.exists(layer.chain_id):
             return self.meta.snapshot_size(layer.chain_id) or 0
@@ -243,12 +243,13 @@ class ImageStore:
             head = f.read(4)
             f.seek(0)
             counted = CountingHasher(Decompressor(f, sniff_compression(head), what))
+            with Prefetch(counted) as ahead:
 
-            def verify() -> None:
-                counted.drain()
-                counted.hasher.verify(layer.diff_id, None, f"{what} (uncompressed)")
+                def verify() -> None:
+                    ahead.drain()
+                    counted.hasher.verify(layer.diff_id, None, f"{what} (uncompressed)")
 
-            result = self.snapshots.unpack(layer.chain_id, counted, what, verify)  # type: ignore[arg-type]
+                result = self.snapshots.unpack(layer.chain_id, ahead, what, verify)  # type: ignore[arg-type]
         self.meta.put_snapshot(layer.chain_id, layer.diff_id, result.size)
         return result.size
 

@@ -42,6 +42,7 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _RESOLVE = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS
 _CHUNK = 1 << 20
+_TAR_BUF = 64 << 10  # tarfile copies its buffer past every header: keep it small
 _MAX_DIR_FDS = 512
 
 
@@ -148,7 +149,7 @@ def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer
     dir_times: dict[str, tuple[int, int]] = {}
     try:
         try:
-            tf = tarfile.open(fileobj=fileobj, mode="r|", bufsize=_CHUNK)
+            tf = tarfile.open(fileobj=fileobj, mode="r|", bufsize=_TAR_BUF)
         except tarfile.ReadError as e:
             raise CorruptContent(f"{what}: not a tar archive ({e})") from None
         with tf:
