@@ -55,6 +55,16 @@ def loads(text: str | bytes, what: str = "JSON") -> Any:
         raise InvalidArgument(f"{what}: invalid JSON at {_where(text, e.value)}") from None
     except ValueError as e:
         raise InvalidArgument(f"{what}: invalid JSON: {e}") from None
+    except SystemError:
+        # The C scanner raises json.decoder.JSONDecodeError for some errors (a bad
+        # object key) and finds that class only when json.decoder is imported.
+        import json.decoder
+
+        try:
+            _scan(text, idx)
+        except json.decoder.JSONDecodeError as e:
+            raise InvalidArgument(f"{what}: invalid JSON: {e}") from None
+        raise
     finally:
         _Context.memo.clear()
     while idx < end and text[idx] in _WS:
