@@ -313,6 +313,7 @@ class Server:
         ]
         try:
             sock.sendall(response_head(status, headers) + body)
+            _linger(sock)
         except OSError:
             pass
 
@@ -408,6 +409,21 @@ def _close_iter(items: object, sock: socket.socket) -> bool:
         close()
     sock.sendall(LAST_CHUNK)
     return True
+
+
+def _linger(sock: socket.socket, limit: int = 4 * 1024 * 1024, timeout: float = 0.5) -> None:
+    """Close our side, then read what the client still sends (briefly), so that
+    closing with unread input does not reset the connection before the client
+    has read our error response."""
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    total = 0
+    while total < limit and time.monotonic() < deadline:
+        data = sock.recv(65536)
+        if not data:
+            break
+        total += len(data)
 
 
 def _shutdown(sock: socket.socket) -> None:

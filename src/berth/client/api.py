@@ -97,7 +97,7 @@ def daemon_error(status: int, body: bytes, reason: str = "") -> DaemonError:
         try:
             from berth.jsonio import loads
 
-            doc = loads(text)
+            doc = loads(text, "the daemon's error")
             if isinstance(doc, dict) and isinstance(doc.get("message"), str):
                 message = doc["message"]
         except InvalidArgument:
@@ -293,7 +293,7 @@ class Client:
             return None
         from berth.jsonio import loads
 
-        return loads(resp.body, "the daemon's answer")
+        return loads(resp.body.decode("utf-8", "replace"), "the daemon's answer")
 
 
 def _read_all(resp: Response) -> bytes:
@@ -314,9 +314,9 @@ def json_messages(resp: Response) -> Iterator[Any]:
                     break
                 line, buf = buf[:nl].strip(), buf[nl + 1 :]
                 if line:
-                    yield loads(line, "the daemon's stream")
+                    yield loads(line.decode("utf-8", "replace"), "the daemon's stream")
         if buf.strip():
-            yield loads(buf, "the daemon's stream")
+            yield loads(buf.decode("utf-8", "replace"), "the daemon's stream")
     finally:
         resp.close()
 
