@@ -126,14 +126,16 @@ def fetch_from(netns_path: str, host: str, port: int, timeout: float = 3.0) -> s
     return eval(out) if not out.startswith("!") else out  # repr of a str
 
 
-def resolve_in(netns_path: str, name: str, server: str = "127.0.0.11", qtype: int = 1) -> str:
+def resolve_in(
+    netns_path: str, name: str, server: str = "127.0.0.11", qtype: int = 1, timeout: float = 3
+) -> str:
     """Ask the embedded DNS inside the netns; return repr of (rcode, [addresses])."""
 
     def ask() -> tuple[int, list[str]]:
         from berth.network import dnsmsg
 
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(3)
+        s.settimeout(timeout)
         s.sendto(dnsmsg.query(name, qtype, ident=4242), (server, 53))
         msg = dnsmsg.parse(s.recv(4096))
         s.close()
