@@ -1,0 +1,172 @@
+"""bench/pull: berth's pull side by side with podman, skopeo (and docker when its daemon answers).
+
+A docker-registry on 127.0.0.1 serves the python base image (tools/mkimage
+python: ~60 MB gzip, ~170 MB unpacked) in one layer and in six. Each run
+pulls into a fresh store:
+
+- berth pull            full pull, ready to run (blobs verified + layers unpacked)
+- berth pull (download) blobs downloaded and verified only (no unpack)
+- podman pull           into a fresh --root (overlay)
+- skopeo copy           to an oci: directory (download only, no unpack)
+- docker pull           when `docker version` answers (then `docker rmi`)
+
+Prints medians and the ratios the issue asks for: berth full / podman
+(goal <= 0.3) and berth download / skopeo (goal <= 1.0).
+
+    bench/pull [--runs 5] [--kind python|busybox]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = os.path.join(ROOT, ".venv", "bin", "python")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+CONTAINERS_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
+
+
+def berth_pull(root: str, ref: str, download_only: bool) -> None:
+    from berth.images.pull import pull
+    from berth.images.store import ImageStore
+
+    with ImageStore(root) as store:
+        for _ in pull(store, ref, unpack=not download_only):
+            pass
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - t
+
+
+def umount_under(path: str) -> None:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for p in sorted((p for p in points if p.startswith(path + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], check=False)
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    r = subprocess.run(["docker", "version"], capture_output=True, timeout=10, check=False)
+    return r.returncode == 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--berth-pull"]:
+        berth_pull(argv[1], argv[2], "--download-only" in argv)
+        return 0
+    ap = argparse.ArgumentParser(prog="bench/pull")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--kind", default="python", choices=["python", "busybox"])
+    args = ap.parse_args(argv)
+
+    from berth.images import mkimage
+    from berth.images.service import ImageService
+    from berth.images.store import ImageStore
+    from support.images_registry import LocalRegistry
+
+    work = tempfile.mkdtemp(prefix="bench-pull-")
+    reg = LocalRegistry.start(os.path.join(work, "registry"))
+    results: dict[str, dict[str, list[float]]] = {}
+    try:
+        with ImageStore(os.path.join(work, "src")) as store:
+            svc = ImageService(store=store)
+            refs = {}
+            for layers in (1, 6):
+                image_id, _ = mkimage.build(args.kind, store, layers=layers)
+                ref = f"{reg.host}/bench/{args.kind}:{layers}layer"
+                svc.tag(image_id, ref)
+                for _ in svc.push(ref):
+                    pass
+                refs[f"{layers} layer{'s' if layers > 1 else ''}"] = ref
+        conf = os.path.join(work, "containers.conf")
+        with open(conf, "w") as f:
+            f.write(CONTAINERS_CONF)
+        env = {**os.environ, "CONTAINERS_CONF": conf}
+        have_docker = docker_available()
+        for label, ref in refs.items():
+            r = results.setdefault(label, {})
+            for i in range(args.runs):
+                d = os.path.join(work, f"run{i}")
+                os.makedirs(d)
+                r.setdefault("berth pull", []).append(
+                    timed([PY, __file__, "--berth-pull", f"{d}/berth", ref])
+                )
+                r.setdefault("berth pull (download+verify)", []).append(
+                    timed([PY, __file__, "--berth-pull", f"{d}/berth-dl", ref, "--download-only"])
+                )
+                pod = [
+                    "podman",
+                    "--root",
+                    f"{d}/podman",
+                    "--runroot",
+                    f"{d}/podman-run",
+                    "--storage-driver",
+                    "overlay",
+                ]
+                r.setdefault("podman pull", []).append(
+                    timed([*pod, "pull", "-q", "--tls-verify=false", ref], env)
+                )
+                subprocess.run([*pod, "rmi", "-a", "-f"], env=env, capture_output=True, check=False)
+                umount_under(d)
+                r.setdefault("skopeo copy (oci: dir)", []).append(
+                    timed(
+                        [
+                            "skopeo",
+                            "copy",
+                            "-q",
+                            "--src-tls-verify=false",
+                            f"docker://{ref}",
+                            f"oci:{d}/oci:bench",
+                        ]
+                    )
+                )
+                if have_docker:
+                    r.setdefault("docker pull", []).append(timed(["docker", "pull", "-q", ref]))
+                    subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+                shutil.rmtree(d)
+    finally:
+        reg.stop()
+        umount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"# pull of {args.kind} from a local registry, median of {args.runs} runs\n")
+    for label, r in results.items():
+        med = {k: statistics.median(v) for k, v in r.items()}
+        print(f"## {label}\n")
+        print("| command | median s | min s | max s |\n|---|---:|---:|---:|")
+        for k, v in r.items():
+            print(f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} |")
+        full, dl = med["berth pull"], med["berth pull (download+verify)"]
+        print()
+        print(f"- berth pull / podman pull = {full / med['podman pull']:.2f} (goal <= 0.3)")
+        print(
+            f"- berth download+verify / skopeo copy = {dl / med['skopeo copy (oci: dir)']:.2f} "
+            "(goal <= 1.0)"
+        )
+        if "docker pull" in med:
+            print(f"- berth pull / docker pull = {full / med['docker pull']:.2f}")
+        else:
+            print("- docker pull: skipped (no docker daemon answers)")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
