@@ -108,8 +108,12 @@ class HostNet:
         self._lock = threading.RLock()
         self._nl: RtNetlink | None = None
         self._nft: Nft | None = None
+        self._doomed: list[str] = []  # veths to delete in the background
+        self._reaper: threading.Thread | None = None
+        self._reaped = threading.Condition(threading.Lock())
 
     def close(self) -> None:
+        self.settle()
         with self._lock:
             if self._nl is not None:
                 self._nl.close()
@@ -131,10 +135,23 @@ class HostNet:
             routes = self.nl.routes()
         return [Subnet(ip_to_int(r.dst), r.dst_len) for r in routes if r.dst_len > 0]
 
-    def port_tables(self) -> dict[str, str]:
-        from berth.network.hostinfo import read_tables
+    def listening(self) -> dict[str, dict[int, list[str]]]:
+        """``{"tcp": {port: [addresses]}, "udp": {...}}``: the host's listening TCP and
+        bound UDP sockets (sock_diag; /proc/net/* text when that is unavailable)."""
+        from berth.kernel import netlink
+        from berth.network import hostinfo
 
-        return read_tables(f"{self._proc}/net")
+        try:
+            out: dict[str, dict[int, list[str]]] = {"tcp": {}, "udp": {}}
+            for family, proto, state in (
+                ("tcp", 6, netlink.TCP_LISTEN_STATE),
+                ("udp", 17, netlink.UDP_BOUND_STATE),
+            ):
+                for addr, port in netlink.bound_sockets(proto, state):
+                    out[family].setdefault(port, []).append(addr)
+            return out
+        except (KernelError, OSError):
+            return hostinfo.listening(hostinfo.read_tables(f"{self._proc}/net"))
 
     def local_port_range(self) -> tuple[int, int]:
         from berth.network.hostinfo import parse_port_range_sysctl
@@ -203,6 +220,46 @@ class HostNet:
                     return False
                 raise
         return True
+
+    def delete_links_later(self, names: list[str]) -> None:
+        """Delete links from a background thread.
+
+        Deleting a veth costs the kernel an RCU grace period (~20 ms here);
+        once a container's netns is unpinned its destruction removes the pair
+        anyway, so the caller need not wait. A link that is still there (the
+        netns is held by something else) is deleted here; :meth:`settle` waits.
+        """
+        import threading
+
+        if not names:
+            return
+        with self._reaped:
+            self._doomed.extend(names)
+            if self._reaper is None or not self._reaper.is_alive():
+                self._reaper = threading.Thread(target=self._reap, name="berth-veth-reaper")
+                self._reaper.daemon = True
+                self._reaper.start()
+
+    def _reap(self) -> None:
+        with RtNetlink() as nl:  # its own socket: setups do not wait for it
+            while True:
+                with self._reaped:
+                    if not self._doomed:
+                        self._reaper = None
+                        self._reaped.notify_all()
+                        return
+                    name = self._doomed[0]
+                try:
+                    nl.delete_link(name)
+                except KernelError:
+                    pass  # ENODEV: the netns took it along already
+                with self._reaped:
+                    self._doomed.pop(0)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every link handed to :meth:`delete_links_later` is gone."""
+        with self._reaped:
+            return self._reaped.wait_for(lambda: not self._doomed, timeout)
 
     # -- container namespaces ---------------------------------------------------
     def create_netns(self, path: str, dns: bool) -> Inside:

@@ -30,7 +30,7 @@ def bound_ports(text: str, state: str) -> list[tuple[str, int]]:
     """(local address, port) of every socket in ``state`` in a /proc/net/* table."""
     out: list[tuple[str, int]] = []
     for line in text.splitlines()[1:]:
-        fields = line.split()
+        fields = line.split(None, 4)
         if len(fields) < 4 or fields[3] != state:
             continue
         addr, _, port = fields[1].rpartition(":")
@@ -46,21 +46,34 @@ def addresses_overlap(a: str, b: str) -> bool:
     return a in wild or b in wild or a == b
 
 
+def listening(tables: dict[str, str]) -> dict[str, dict[int, list[str]]]:
+    """``{"tcp": {port: [addresses]}, "udp": {...}}`` of the host's listening/bound
+    sockets; ``tables`` maps a /proc/net file name (``tcp``, ``tcp6``, ``udp``,
+    ``udp6``) to its text. Parse once, look up many ports."""
+    out: dict[str, dict[int, list[str]]] = {"tcp": {}, "udp": {}}
+    for family, state in (("tcp", TCP_LISTEN), ("udp", UDP_UNCONN)):
+        for name in (family, family + "6"):
+            for addr, port in bound_ports(tables.get(name, ""), state):
+                out[family].setdefault(port, []).append(addr)
+    return out
+
+
+def conflict(
+    socks: dict[str, dict[int, list[str]]], proto: str, host_ip: str, port: int
+) -> tuple[str, int] | None:
+    """The host socket (from :func:`listening`) that ``host_ip:port/proto`` collides with."""
+    family = "udp" if proto == "udp" else "tcp"
+    for addr in socks[family].get(port, ()):
+        if addresses_overlap(addr, host_ip):
+            return addr, port
+    return None
+
+
 def port_in_use(
     tables: dict[str, str], proto: str, host_ip: str, port: int
 ) -> tuple[str, int] | None:
-    """The host socket that ``host_ip:port/proto`` would collide with, if any.
-
-    ``tables`` maps a /proc/net file name (``tcp``, ``tcp6``, ``udp``, ``udp6``)
-    to its text.
-    """
-    state = TCP_LISTEN if proto in ("tcp", "sctp") else UDP_UNCONN
-    names = ("tcp", "tcp6") if proto in ("tcp", "sctp") else ("udp", "udp6")
-    for name in names:
-        for addr, p in bound_ports(tables.get(name, ""), state):
-            if p == port and addresses_overlap(addr, host_ip):
-                return addr, p
-    return None
+    """The host socket that ``host_ip:port/proto`` would collide with, if any."""
+    return conflict(listening(tables), proto, host_ip, port)
 
 
 def read_tables(proc_net: str = "/proc/net") -> dict[str, str]:

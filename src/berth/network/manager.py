@@ -111,10 +111,15 @@ class NetworkManager(NetworkObjects, NetworkViews):
             self.dns = None
         self.host.close()
 
+    def settle(self) -> None:
+        """Wait until the veths of released containers are gone from the host."""
+        self.host.settle()
+
     def uninstall(self) -> None:
         """Remove everything berth's networking made: every sandbox, bridge and the table."""
         for row in self.db.query("SELECT container_id FROM sandboxes"):
             self.release(row["container_id"])
+        self.host.settle()
         for row in self.db.query("SELECT bridge FROM networks"):
             self.host.delete_link(row["bridge"])
         self.host.nft(nftplan.delete_table(self.table), f"delete table ip {self.table}")
@@ -383,7 +388,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
         return int(value) if str(value).isdigit() else self.mtu
 
     def _publish(self, req: SandboxRequest, address: str, undo: Any) -> None:
-        tables = self.host.port_tables()
+        socks = self.host.listening()
         low, high = self.host.local_port_range()
         rules: list[nftplan.PortRule] = []
         with self._lock, self.db.transaction() as tx:
@@ -392,7 +397,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
                     raise InvalidArgument(
                         f"publishing on the IPv6 address {m.host_ip} is not supported yet"
                     )
-                port = self._pick_port(tx, tables, m, low, high)
+                port = self._pick_port(tx, socks, m, low, high)
                 tx.execute(
                     "INSERT INTO ports (container_id, proto, host_ip, host_port, container_ip,"
                     " container_port) VALUES (?, ?, ?, ?, ?, ?)",
@@ -405,9 +410,9 @@ class NetworkManager(NetworkObjects, NetworkViews):
         )
 
     def _pick_port(
-        self, tx: Tx, tables: dict[str, str], m: PortMapping, low: int, high: int
+        self, tx: Tx, socks: dict[str, dict[int, list[str]]], m: PortMapping, low: int, high: int
     ) -> int:
-        from berth.network.hostinfo import port_in_use
+        from berth.network.hostinfo import conflict
 
         def taken(port: int) -> str:
             rows = tx.query(
@@ -417,7 +422,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
             )
             if rows:
                 return f"port is already allocated (published by container {rows[0][0][:12]})"
-            hit = port_in_use(tables, m.proto, m.host_ip, port)
+            hit = conflict(socks, m.proto, m.host_ip, port)
             if hit:
                 return f"address already in use (a host process listens on {hit[0]}:{hit[1]})"
             return ""
@@ -453,7 +458,11 @@ class NetworkManager(NetworkObjects, NetworkViews):
 
     def release(self, container_id: str) -> None:
         """Release everything a container's network holds; safe to call twice, and
-        after its processes are gone."""
+        after its processes are gone.
+
+        Ports, DNS entries, addresses and the netns file are gone on return;
+        the veths go with the netns, asynchronously (:meth:`settle` waits).
+        """
         with self._lock:
             sb = self.db.query_one("SELECT * FROM sandboxes WHERE container_id = ?", container_id)
             if self.dns is not None:
@@ -465,13 +474,13 @@ class NetworkManager(NetworkObjects, NetworkViews):
                 for r in self.db.query("SELECT * FROM ports WHERE container_id = ?", container_id)
             ]
             self._unpublish(container_id, rules)
-            for ep in self.db.query(
-                "SELECT host_ifname FROM endpoints WHERE container_id = ?", container_id
-            ):
-                self.host.delete_link(ep["host_ifname"])
             path = sb["netns"] if sb is not None and sb["netns"] else self.netns_path(container_id)
             if path.startswith(self.netns_dir + "/"):
                 self.host.remove_netns(path)
+            veths = self.db.query(
+                "SELECT host_ifname FROM endpoints WHERE container_id = ?", container_id
+            )
+            self.host.delete_links_later([ep["host_ifname"] for ep in veths])
             self.db.execute("DELETE FROM endpoints WHERE container_id = ?", container_id)
             self._delete_sandbox(container_id)
 

@@ -191,6 +191,8 @@ def test_release_leaves_nothing(network_manager: Any) -> None:
     with tcp_server(sb.netns, 80):
         pass  # the container's processes are gone before the release
     nm.release(A)
+    assert not os.path.exists(sb.netns)
+    nm.settle()
     assert _host_links() == before
     assert not os.path.exists(sb.netns)
     assert str(port) not in _nft(f"list table ip {TABLE}")
@@ -224,6 +226,7 @@ def test_restart_after_a_crash_reconciles(
     try:
         again.start({B})
         assert not os.path.exists(dead.netns)
+        again.settle()
         assert len(_host_links() - before) == 1  # the live container's veth only
         assert str(port) not in _nft(f"list table ip {TABLE}")
         # the live container's DNS is served again by the new daemon

@@ -137,3 +137,37 @@ def test_planned_ruleset_loads_and_elements_change(tmp_path: Path) -> None:
     assert "tcp . 8080 : 172.30.0.2 . 80" in both
     assert "8080" not in after and "172.30.0.3" not in after
     assert tables == ""
+
+
+def test_sock_diag_lists_listeners_of_its_netns(tmp_path: Path) -> None:
+    import socket
+
+    from berth.kernel import netlink
+
+    path = str(tmp_path / "ns")
+    netns.create(path)
+
+    def work() -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        with (
+            socket.socket() as tcp,
+            socket.socket(socket.AF_INET6) as tcp6,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket() as idle,
+        ):
+            tcp.bind(("127.0.0.1", 8123))
+            tcp.listen(1)
+            tcp6.bind(("::", 8124))
+            tcp6.listen(1)
+            udp.bind(("0.0.0.0", 5353))
+            idle.bind(("127.0.0.1", 8125))  # bound, not listening: not a listener
+            return (
+                sorted(netlink.bound_sockets(6, netlink.TCP_LISTEN_STATE)),
+                netlink.bound_sockets(17, netlink.UDP_BOUND_STATE),
+            )
+
+    try:
+        tcp, udp = netns.run_in(path, work)
+    finally:
+        netns.remove(path)
+    assert tcp == [("127.0.0.1", 8123), ("::", 8124)]
+    assert udp == [("0.0.0.0", 5353)]

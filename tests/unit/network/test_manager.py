@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from berth.errors import Conflict, InvalidArgument, KernelError, NotFound
+from berth.network import hostinfo
 from berth.network.ipam import Subnet
 from berth.network.manager import NetworkManager
 from berth.network.portspec import parse_port_specs
@@ -43,8 +44,8 @@ class FakeHost:
     def route_subnets(self) -> list[Subnet]:
         return [Subnet.parse("192.0.2.0/24"), Subnet.parse("172.17.0.0/16")]
 
-    def port_tables(self) -> dict[str, str]:
-        return self.tables
+    def listening(self) -> dict[str, dict[int, list[str]]]:
+        return hostinfo.listening(self.tables)
 
     def local_port_range(self) -> tuple[int, int]:
         return 40000, 40010
@@ -62,6 +63,13 @@ class FakeHost:
     def delete_link(self, name: str) -> bool:
         self.calls.append(("dellink", name))
         return self.links.pop(name, None) is not None
+
+    def delete_links_later(self, names: list[str]) -> None:
+        for name in names:
+            self.delete_link(name)
+
+    def settle(self) -> None:
+        pass
 
     def link_names(self) -> dict[str, int]:
         return dict(self.links)
