@@ -124,11 +124,11 @@ def pull(
         registry = registry_factory(ref.domain) if registry_factory else Registry(ref.domain)
     want = parse_platform(platform) if platform else host_platform()
     repo = ref.path
-    yield pm.status(f"Pulling from {repo}", ref.tag or ref.digest)
     with store.lease() as lease:
         top_bytes, media, header_digest = registry.get_manifest(
             repo, ref.digest or ref.tag or "latest"
         )
+        yield pm.status(f"Pulling from {repo}", ref.tag or ref.digest)
         top_digest = Digest.of(top_bytes)
         if ref.digest is not None and top_digest != ref.digest:
             raise CorruptContent(

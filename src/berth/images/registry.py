@@ -44,6 +44,28 @@ def is_local(host: str) -> bool:
     return name == "localhost" or name.startswith("127.") or name == "::1"
 
 
+def is_insecure(host: str, insecure: Iterable[str]) -> bool:
+    """Whether ``host`` is named in the insecure list (``host[:port]`` or a CIDR of its IP)."""
+    import ipaddress
+
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]")
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    for item in insecure:
+        if item in (host, name):
+            return True
+        if "/" in item and ip is not None:
+            try:
+                if ip in ipaddress.ip_network(item, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def api_host(domain: str) -> str:
     return DOCKER_HUB_API if domain == "docker.io" else domain
 
@@ -158,7 +180,7 @@ class Registry:
         self.domain = domain
         self.host = api_host(domain)
         if secure is None:
-            secure = not (is_local(self.host) or self.host in set(insecure))
+            secure = not (is_local(self.host) or is_insecure(self.host, insecure))
         self.secure = secure
         self.credentials = credentials
         self._local = threading.local()

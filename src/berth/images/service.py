@@ -82,6 +82,19 @@ class ImageService:
         self.max_downloads = max_concurrent_downloads
         self.max_uploads = max_concurrent_uploads
 
+    @classmethod
+    def for_daemon(cls, daemon: Any) -> ImageService:
+        """The daemon's image service: its root, database and registry settings.
+
+        Every part of berthd uses the same one:
+        ``daemon.service("images", lambda: ImageService.for_daemon(daemon))``.
+        """
+        config = daemon.config
+        # its own connection to <root>/berth.db: daemon.db may not be taken from
+        # inside a daemon.service() factory (both hold the daemon's services lock)
+        store = ImageStore(config.data_root)
+        return cls(store=store, insecure_registries=config.insecure_registries)
+
     def close(self) -> None:
         self.store.close()
 
@@ -360,6 +373,10 @@ class ImageService:
         deleted.extend({"Deleted": c} for c in snaps)
         reclaimed = max(0, before - self._disk_usage())
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def layers_size(self) -> int:
+        """Bytes of all unpacked layers (``/system/df`` LayersSize)."""
+        return sum(self.store.meta.snapshot_size(c) or 0 for c in self.store.meta.snapshots())
 
     def _disk_usage(self) -> int:
         total = 0

@@ -107,6 +107,7 @@ class ImageStore:
     ) -> None:
         self.root = root
         os.makedirs(root, exist_ok=True)
+        self._own_db = db is None
         self.database = db or Database(os.path.join(root, "berth.db"))
         self.meta = ImageDB(self.database)
         self.content = ContentStore(os.path.join(root, "content"))
@@ -115,7 +116,8 @@ class ImageStore:
         self.snapshots.sweep()
 
     def close(self) -> None:
-        self.database.close()
+        if self._own_db:
+            self.database.close()
 
     def __enter__(self) -> ImageStore:
         return self
