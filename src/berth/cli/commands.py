@@ -47,8 +47,29 @@ class Group:
 
 
 _SYS = "berth.cli.cmd_system"
+_IMG = "berth.cli.cmd_image"
 
 MANAGEMENT: dict[str, Group] = {
+    "image": Group(
+        "Manage images",
+        {
+            "history": Cmd(f"{_IMG}:history", "Show the history of an image"),
+            "import": Cmd(
+                f"{_IMG}:import_", "Import the contents from a tarball to create an image"
+            ),
+            "inspect": Cmd(
+                f"{_IMG}:image_inspect", "Display detailed information on one or more images"
+            ),
+            "load": Cmd(f"{_IMG}:load", "Load an image from a tar archive or STDIN"),
+            "ls": Cmd(f"{_IMG}:images", "List images", ("list",)),
+            "prune": Cmd(f"{_IMG}:image_prune", "Remove unused images"),
+            "pull": Cmd(f"{_IMG}:pull", "Download an image from a registry"),
+            "push": Cmd(f"{_IMG}:push", "Upload an image to a registry"),
+            "rm": Cmd(f"{_IMG}:rmi", "Remove one or more images", ("remove", "rmi")),
+            "save": Cmd(f"{_IMG}:save", "Save one or more images to a tar archive"),
+            "tag": Cmd(f"{_IMG}:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+        },
+    ),
     "system": Group(
         "Manage berth",
         {
@@ -60,6 +81,17 @@ MANAGEMENT: dict[str, Group] = {
 }
 
 COMMANDS: dict[str, Cmd] = {
+    "history": Cmd(f"{_IMG}:history", "Show the history of an image"),
+    "images": Cmd(f"{_IMG}:images", "List images"),
+    "import": Cmd(f"{_IMG}:import_", "Import the contents from a tarball to create an image"),
+    "load": Cmd(f"{_IMG}:load", "Load an image from a tar archive or STDIN"),
+    "login": Cmd(f"{_IMG}:login", "Log in to a registry"),
+    "logout": Cmd(f"{_IMG}:logout", "Log out from a registry"),
+    "pull": Cmd(f"{_IMG}:pull", "Download an image from a registry"),
+    "push": Cmd(f"{_IMG}:push", "Upload an image to a registry"),
+    "rmi": Cmd(f"{_IMG}:rmi", "Remove one or more images"),
+    "save": Cmd(f"{_IMG}:save", "Save one or more images to a tar archive"),
+    "tag": Cmd(f"{_IMG}:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "daemon": Cmd(
         "berth.cli.daemon:main", "Run the berth daemon (berthd) in the foreground", raw=True
     ),
