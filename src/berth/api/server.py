@@ -112,10 +112,18 @@ class Hijacked:
 
 def peer_closed(sock: socket.socket) -> bool:
     """True when the client has closed its end (checked without blocking)."""
-    try:
-        data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
+    import select
+
+    p = select.poll()
+    p.register(sock, select.POLLIN | select.POLLRDHUP)
+    events = p.poll(0)
+    if not events:
         return False
+    if events[0][1] & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+        return True
+    # readable: data the client sent (ignored) or the end of the connection
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
     except OSError:
         return True
     return data == b""
@@ -133,6 +141,7 @@ class Server:
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._served = threading.Event()
         self._serving = False
+        self._stopped = False
 
     # ---------------------------------------------------------------- listen
 
@@ -218,6 +227,9 @@ class Server:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting; close idle connections; wait up to ``grace`` for the rest."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.stopping.set()
         try:
             os.write(self._wake_w, b"x")
