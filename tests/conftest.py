@@ -42,6 +42,41 @@ LOCK_PATH = "/run/lock/berth-kernel-tests.lock"
 CACHE = ROOT / ".cache" / "fixtures"
 
 
+def _become_subreaper() -> None:
+    """Orphans of our tests (daemons, containers) become our children, so that the
+    leak check can tell them from processes other runs on this machine started."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_zombies() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _become_subreaper()
+    # Several pytest runs may share this machine: give each its own temporary
+    # root (pytest's numbered dirs under /tmp/pytest-of-root are pruned by
+    # whichever run ends last), and remove it when the run ends.
+    if not config.option.basetemp:
+        config.option.basetemp = f"/tmp/berth-pytest-{os.getpid()}"
+        config._berth_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = getattr(config, "_berth_basetemp", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
@@ -72,12 +107,16 @@ def host_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
     request.getfixturevalue("kernel_lock")
     before = hoststate.take()
     yield
+    _reap_zombies()
     deadline = time.monotonic() + 3.0
     while True:
-        diff = hoststate.describe(before, hoststate.take())
+        diff = hoststate.describe(
+            before, hoststate.take(), str(request.config.option.basetemp or "") or None
+        )
         if not diff or time.monotonic() > deadline:
             break
         time.sleep(0.1)
+        _reap_zombies()
     if diff:
         pytest.fail("the test left the host changed:\n  " + "\n  ".join(diff), pytrace=False)
 

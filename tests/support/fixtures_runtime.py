@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,14 +77,25 @@ class RuntimeHandle:
     def run(
         self, *args: str, check: bool = False, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.cmd(*args),
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=timeout,
-            check=check,
-        )
+        """Run berth-runtime; its output goes through files, not pipes: a container
+        started by create/run -d inherits them and would hold a pipe open."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            done = subprocess.run(
+                self.cmd(*args),
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                text=True,
+                input=input,
+                timeout=timeout,
+                check=False,
+            )
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(done.args, done.returncode, out.read(), err.read())
+        if check and result.returncode != 0:
+            raise AssertionError(f"{args[0]} failed ({result.returncode}): {result.stderr}")
+        return result
 
     def container(self, args: list[str], **changes: Any) -> subprocess.CompletedProcess[str]:
         """``run`` a container of ``args`` to completion; returns its output and status."""
@@ -97,9 +109,25 @@ class RuntimeHandle:
             return []
 
     def cleanup(self) -> None:
+        reap()
         for cid in self.ids():
             subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
         _remove_cgroup_parent()
+
+
+def reap() -> None:
+    """Reap zombies the test process inherited as subreaper (tests/conftest.py).
+
+    A container's pid 1 that is killed waits, in the kernel, until every
+    process of its pid namespace is reaped — including exec'd ones whose
+    parent is outside the namespace (here: this test process)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _remove_cgroup_parent() -> None:

@@ -475,12 +475,21 @@ class Cgroup:
     def kill(self, sig: int) -> None:
         """Send ``sig`` to every process in the cgroup.
 
-        SIGKILL goes through ``cgroup.kill`` where the kernel has it (v2 and
-        hybrid); on plain v1 the cgroup is frozen first, so that no process
-        forks away while the others are killed, then thawed.
+        SIGKILL goes through ``cgroup.kill`` on pure v2; with v1 controllers
+        (v1 and hybrid) the cgroup is frozen first, so that no process forks
+        away while the others are killed, then thawed. Hybrid hosts have
+        ``cgroup.kill`` too, but not there: once a cgroup2 directory has been
+        killed through it, this kernel (6.18) SIGKILLs every process later
+        born into it with clone3(CLONE_INTO_CGROUP), and it was seen to miss
+        a pid-namespace init that shared the cgroup with an exec'd process.
         """
         u = self._dir(UNIFIED)
-        if sig == SIGKILL and u is not None and self.fs.exists(f"{u}/cgroup.kill"):
+        if (
+            sig == SIGKILL
+            and self.layout.mode == "v2"
+            and u is not None
+            and self.fs.exists(f"{u}/cgroup.kill")
+        ):
             self.fs.write(f"{u}/cgroup.kill", "1")
             return
         pids = self.procs()

@@ -256,8 +256,16 @@ def _wait_fifo(fd: int) -> None:
 def _ensure_cwd(k: Syscalls, cwd: str) -> None:
     from berth.runtime.paths import ensure_in_root
 
+    from berth.errors import InvalidArgument, KernelError
+
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.close(ensure_in_root(k, rootfd, cwd))
+    except KernelError as e:
+        why = "a magic link" if e.errno == errno.ELOOP else os.strerror(e.errno)
+        raise InvalidArgument(
+            f"process.cwd: {cwd}: {why}; the working directory must be a directory"
+            " inside the container"
+        ) from None
     finally:
         os.close(rootfd)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 
 from berth.errors import InvalidArgument, KernelError
 from berth.kernel import consts as c
@@ -42,13 +43,17 @@ def open_in_root(k: Syscalls, rootfd: int, path: str, flags: int = os.O_PATH) ->
 
 
 def ensure_in_root(
-    k: Syscalls, rootfd: int, path: str, *, kind: str = "dir", mode: int = 0o755
+    k: Syscalls, rootfd: int, path: str, *, kind: str = "dir", mode: int = 0o755, _depth: int = 0
 ) -> int:
     """Open ``path`` inside the root, creating it (and its parents) if missing.
 
     ``kind`` is what the last component must be when it is created: ``dir``
-    or ``file``. Returns an O_PATH descriptor of the result.
+    or ``file``. A dangling symlink on the way is followed the way the kernel
+    would inside the root (absolute targets start at the root, ``..`` stops
+    there) and its target is created. Returns an O_PATH descriptor.
     """
+    if _depth > 40:
+        raise InvalidArgument(f"{path}: too many levels of symbolic links in the container")
     try:
         return open_in_root(k, rootfd, path)
     except KernelError as e:
@@ -56,7 +61,7 @@ def ensure_in_root(
             raise
     parts = components(path)
     if ".." in parts:
-        raise InvalidArgument(f"{path}: a path to create may not contain '..'")
+        parts = components(posixpath.normpath("/" + "/".join(parts)))
     # Find the longest prefix that exists, then create the rest one by one.
     have = len(parts) - 1
     while have > 0:
@@ -83,19 +88,33 @@ def ensure_in_root(
                 else:
                     os.mkdir(parts[i], mode, dir_fd=parent)
             except FileExistsError:
-                pass
+                target = _readlink(parts[i], parent)
+                if target is not None:  # a dangling symlink: create where it points
+                    base = "/" + "/".join(parts[:i])
+                    joined = target if target.startswith("/") else f"{base}/{target}"
+                    rest = "/".join(parts[i + 1 :])
+                    new = posixpath.normpath("/" + joined + ("/" + rest if rest else ""))
+                    return ensure_in_root(k, rootfd, new, kind=kind, mode=mode, _depth=_depth + 1)
             except OSError as e:
+                if e.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink where the file goes
+                    target = _readlink(parts[i], parent)
+                    if target is not None:
+                        base = "/" + "/".join(parts[:i])
+                        joined = target if target.startswith("/") else f"{base}/{target}"
+                        return ensure_in_root(
+                            k, rootfd, posixpath.normpath("/" + joined), kind=kind, _depth=_depth + 1
+                        )
                 raise KernelError("create", "/" + "/".join(parts[: i + 1]), e.errno or 0) from None
         finally:
             os.close(parent)
+    return open_in_root(k, rootfd, "/".join(parts))
+
+
+def _readlink(name: str, dirfd: int) -> str | None:
     try:
-        return open_in_root(k, rootfd, path)
-    except KernelError as e:
-        if e.errno == errno.ENOENT:
-            raise InvalidArgument(
-                f"{path}: a dangling symlink in the container's root is in the way"
-            ) from None
-        raise
+        return os.readlink(name, dir_fd=dirfd)
+    except OSError:
+        return None
 
 
 def is_dir_fd(fd: int) -> bool:

@@ -265,6 +265,7 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
         k.set_no_new_privs()
     if p.seccomp is not None and not early_seccomp:
         _load_seccomp(p.seccomp)
+    _default_signals()
     env = p.env
     if env_value(env, "HOME") is None:
         env = [*env, "HOME=" + home_of(p.uid)]
@@ -276,6 +277,21 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             raise CommandNotFound(f'exec: "{p.args[0]}": {os.strerror(e.errno)}') from None
         raise CannotInvoke(f'exec: "{p.args[0]}": {os.strerror(e.errno or 0)}') from None
+
+
+def _default_signals() -> None:
+    """Undo the interpreter's SIG_IGN of SIGPIPE and SIGXFSZ: ignored signals survive
+    execve, and a container's program must start with default dispositions."""
+    import _signal  # type: ignore[import-not-found]
+
+    for sig in range(1, 32):
+        if sig in (9, 19):
+            continue
+        try:
+            if _signal.getsignal(sig) == _signal.SIG_IGN:
+                _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue
 
 
 def _load_seccomp(program: object) -> None:

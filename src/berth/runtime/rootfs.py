@@ -308,6 +308,12 @@ def pivot(k: Syscalls, rootfs: str) -> None:
 
 def finalize(k: Syscalls, p: RootfsPlan) -> None:
     """Step 6, after pivot_root: sysctls, read-only and masked paths, read-only root."""
+    if p.sysctl:
+        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            check_procfs(k, fd, "/proc")
+        finally:
+            os.close(fd)
     for key, value in p.sysctl.items():
         _write_sysctl(k, key, value)
     for path in p.readonly_paths:

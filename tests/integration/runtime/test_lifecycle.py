@@ -1,0 +1,194 @@
+"""create / start / state / kill / delete / list / ps / pause / resume / exec, as runc does them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from support.fixtures_runtime import RuntimeHandle, reap
+
+
+def state(runtime: RuntimeHandle, cid: str) -> dict[str, object]:
+    r = runtime.run("state", cid, check=True)
+    doc: dict[str, object] = json.loads(r.stdout)
+    return doc
+
+
+def _debug(runtime: RuntimeHandle, cid: str) -> str:
+    st = state(runtime, cid)
+    try:
+        with open(f"/proc/{st['pid']}/stat") as f:
+            return f"{st} {f.read()[:60]}"
+    except OSError as e:
+        return f"{st} {e}"
+
+
+def wait_status(runtime: RuntimeHandle, cid: str, want: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while state(runtime, cid)["status"] != want:
+        reap()
+        assert time.monotonic() < deadline, f"{cid} never became {want}: {_debug(runtime, cid)}"
+        time.sleep(0.02)
+
+
+def test_full_lifecycle(runtime: RuntimeHandle, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    b = runtime.bundle(["sh", "-c", f"echo started > /host/out; exec sleep 60"], mounts=[])
+    b.update(
+        mounts=[
+            *runtime.bundle(["true"]).spec["mounts"],
+            {"destination": "/host", "type": "bind", "source": str(tmp_path), "options": ["rbind"]},
+        ]
+    )
+    cid = b.path.name
+    pid_file = tmp_path / "pid"
+    r = runtime.run("create", "--bundle", str(b.path), "--pid-file", str(pid_file), cid)
+    assert r.returncode == 0, r.stderr
+    st = state(runtime, cid)
+    assert st["status"] == "created"
+    assert st["id"] == cid
+    assert st["bundle"] == str(b.path)
+    assert int(pid_file.read_text()) == st["pid"]
+    assert not out.exists()  # the program has not run yet
+
+    assert runtime.run("start", cid).returncode == 0
+    deadline = time.monotonic() + 5
+    while not out.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert state(runtime, cid)["status"] == "running"
+
+    listed = runtime.run("list", "--format", "json", check=True)
+    assert [c["id"] for c in json.loads(listed.stdout)] == [cid]
+    table = runtime.run("list", check=True).stdout.splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert table[1].split()[:3] == [cid, str(st["pid"]), "running"]
+
+    pids = json.loads(runtime.run("ps", "--format", "json", cid, check=True).stdout)
+    assert pids == [st["pid"]]
+
+    assert runtime.run("pause", cid).returncode == 0
+    assert state(runtime, cid)["status"] == "paused"
+    assert runtime.run("resume", cid).returncode == 0
+    assert state(runtime, cid)["status"] == "running"
+
+    refused = runtime.run("delete", cid)
+    assert refused.returncode == 1
+    assert "is not stopped: running" in refused.stderr
+
+    # pid 1 (sleep) has no handler for SIGTERM, so the kernel drops it: KILL it.
+    assert runtime.run("kill", cid, "TERM").returncode == 0
+    time.sleep(0.1)
+    assert state(runtime, cid)["status"] == "running"
+    assert runtime.run("kill", cid, "KILL").returncode == 0
+    wait_status(runtime, cid, "stopped")
+    assert state(runtime, cid)["pid"] == 0
+    assert runtime.run("delete", cid).returncode == 0
+    assert runtime.run("state", cid).returncode == 1
+    assert runtime.ids() == []
+
+
+def test_start_twice_and_unknown_ids(runtime: RuntimeHandle) -> None:
+    b = runtime.bundle(["sleep", "30"])
+    cid = b.path.name
+    runtime.run("create", "--bundle", str(b.path), cid, check=True)
+    runtime.run("start", cid, check=True)
+    again = runtime.run("start", cid)
+    assert again.returncode == 1 and "cannot start a container that is running" in again.stderr
+    dup = runtime.run("create", "--bundle", str(b.path), cid)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    missing = runtime.run("state", "nope")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert runtime.run("delete", "--force", cid).returncode == 0
+    assert runtime.run("delete", "--force", "nope").returncode == 0
+
+
+def test_delete_created_container(runtime: RuntimeHandle) -> None:
+    b = runtime.bundle(["true"])
+    cid = b.path.name
+    runtime.run("create", "--bundle", str(b.path), cid, check=True)
+    pid = state(runtime, cid)["pid"]
+    assert runtime.run("delete", cid).returncode == 0  # as runc: a created one goes quietly
+    assert not os.path.exists(f"/proc/{pid}/exe") or _state_of(int(str(pid))) == "Z"
+    assert runtime.ids() == []
+
+
+def test_kill_all_and_exec(runtime: RuntimeHandle, tmp_path: Path) -> None:
+    b = runtime.bundle(["sleep", "60"])
+    cid = b.path.name
+    runtime.run("create", "--bundle", str(b.path), cid, check=True)
+    runtime.run("start", cid, check=True)
+
+    r = runtime.run("exec", cid, "sh", "-c", "echo in $(hostname); ps -o pid,comm")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("in berth\n")
+    assert "    1 sleep" in r.stdout  # the exec'd process shares the pid namespace
+
+    code = runtime.run("exec", cid, "sh", "-c", "exit 7")
+    assert code.returncode == 7
+
+    process = dict(b.spec["process"], args=["sleep", "60"], env=["PATH=/bin"])
+    proc_file = tmp_path / "process.json"
+    proc_file.write_text(json.dumps(process))
+    pid_file = tmp_path / "exec.pid"
+    r = runtime.run(
+        "exec", "--detach", "--pid-file", str(pid_file), "--process", str(proc_file), cid
+    )
+    assert r.returncode == 0, r.stderr
+    exec_pid = int(pid_file.read_text())
+    assert os.path.exists(f"/proc/{exec_pid}")
+    pids = json.loads(runtime.run("ps", "--format", "json", cid, check=True).stdout)
+    assert exec_pid in pids and len(pids) == 2
+
+    assert runtime.run("kill", "--all", cid, "KILL").returncode == 0
+    wait_status(runtime, cid, "stopped")
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{exec_pid}") and "Z" not in _state_of(exec_pid):
+        reap()
+        assert time.monotonic() < deadline, "exec'd process survived kill --all"
+        time.sleep(0.01)
+    assert runtime.run("delete", cid).returncode == 0
+
+
+def _state_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def test_exec_into_stopped_container_is_refused(runtime: RuntimeHandle) -> None:
+    b = runtime.bundle(["true"])
+    cid = b.path.name
+    runtime.run("create", "--bundle", str(b.path), cid, check=True)
+    runtime.run("start", cid, check=True)
+    wait_status(runtime, cid, "stopped")
+    r = runtime.run("exec", cid, "true")
+    assert r.returncode == 1 and "cannot exec in a stopped container" in r.stderr
+
+
+def test_run_detached(runtime: RuntimeHandle, tmp_path: Path) -> None:
+    b = runtime.bundle(["sleep", "60"])
+    cid = b.path.name
+    r = runtime.run("run", "-d", "--bundle", str(b.path), "--pid-file", str(tmp_path / "p"), cid)
+    assert r.returncode == 0, r.stderr
+    assert state(runtime, cid)["status"] == "running"
+    assert runtime.run("delete", "-f", cid).returncode == 0
+
+
+def test_spec_and_features(runtime: RuntimeHandle, tmp_path: Path) -> None:
+    r = runtime.run("spec", "--bundle", str(tmp_path))
+    assert r.returncode == 0
+    spec = json.loads((tmp_path / "config.json").read_text())
+    assert spec["process"]["args"] == ["sh"] and spec["root"]["path"] == "rootfs"
+    again = runtime.run("spec", "--bundle", str(tmp_path))
+    assert again.returncode == 1 and "exists" in again.stderr
+    features = json.loads(runtime.run("features", check=True).stdout)
+    assert "time" in features["linux"]["namespaces"]
+    assert "CAP_SYS_ADMIN" in features["linux"]["capabilities"]
+    assert "rro" in features["mountOptions"]
+    version = runtime.run("--version", check=True).stdout
+    assert version.startswith("berth-runtime version ") and "spec: 1.2.0" in version
