@@ -94,3 +94,26 @@ def test_buildah_image_with_deletions_pulled_by_berth(
     assert "bin/ls" not in got and "etc/passwd" not in got
     assert got["etc/only-new"] == "file:4" and got["added"] == "file:6"
     assert got == want
+
+
+def test_archives_both_ways_with_podman(
+    image_store: ImageStore, make_busybox: Callable[..., str], peers: Peers, tmp_path: Path
+) -> None:
+    from berth.images.archive import load, save
+
+    image_id = make_busybox(image_store, "berthtest/bb:latest")
+    archive = tmp_path / "berth.tar"
+    with open(archive, "wb") as f:
+        for chunk in save(image_store, ["berthtest/bb"]):
+            f.write(chunk)
+    peers.run("podman", "load", "-q", "-i", str(archive))
+    inspected = peers.json("podman", "image", "inspect", "berthtest/bb:latest")[0]  # type: ignore[index]
+    assert inspected["Id"] == image_id.split(":", 1)[1]
+    out = tmp_path / "podman.tar"
+    peers.run("podman", "save", "-q", "-o", str(out), "berthtest/bb:latest")
+    other = ImageStore(str(tmp_path / "other"))
+    with open(out, "rb") as f:
+        messages = list(load(other, f))
+    assert messages == [{"stream": "Loaded image: berthtest/bb:latest\n"}]
+    assert other.resolve("berthtest/bb").id == image_id
+    other.close()

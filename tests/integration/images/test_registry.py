@@ -219,3 +219,23 @@ def test_basic_auth_registry(
         other.close()
     finally:
         reg.stop()
+
+
+def test_zstd_and_uncompressed_oci_layers(image_store: ImageStore, registry: LocalRegistry) -> None:
+    import zstandard
+
+    host = registry.host
+    layers = [make_tar([entry("z", F, b"zstd" * 1000)]), make_tar([entry("u", F, b"plain")])]
+    blobs = [zstandard.ZstdCompressor().compress(layers[0]), layers[1]]
+    config, manifest = image_docs(layers, blobs, oci=True)
+    doc = json.loads(manifest)
+    doc["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
+    doc["layers"][1]["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
+    for blob in (*blobs, config):
+        raw_push_blob(host, "oci/zstd", blob)
+    raw_push_manifest(host, "oci/zstd", "v1", json.dumps(doc).encode(), doc["mediaType"])
+    list(pull(image_store, f"{host}/oci/zstd:v1"))
+    image = image_store.resolve(f"{host}/oci/zstd:v1")
+    top = Path(image_store.snapshots.fs(image.chain_ids[1]))
+    bottom = Path(image_store.snapshots.fs(image.chain_ids[0]))
+    assert (bottom / "z").read_bytes() == b"zstd" * 1000 and (top / "u").read_bytes() == b"plain"
