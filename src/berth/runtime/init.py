@@ -254,9 +254,8 @@ def _wait_fifo(fd: int) -> None:
 
 
 def _ensure_cwd(k: Syscalls, cwd: str) -> None:
-    from berth.runtime.paths import ensure_in_root
-
     from berth.errors import InvalidArgument, KernelError
+    from berth.runtime.paths import ensure_in_root
 
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

@@ -101,9 +101,8 @@ def ensure_in_root(
                     if target is not None:
                         base = "/" + "/".join(parts[:i])
                         joined = target if target.startswith("/") else f"{base}/{target}"
-                        return ensure_in_root(
-                            k, rootfd, posixpath.normpath("/" + joined), kind=kind, _depth=_depth + 1
-                        )
+                        new = posixpath.normpath("/" + joined)
+                        return ensure_in_root(k, rootfd, new, kind=kind, _depth=_depth + 1)
                 raise KernelError("create", "/" + "/".join(parts[: i + 1]), e.errno or 0) from None
         finally:
             os.close(parent)

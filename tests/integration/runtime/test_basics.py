@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+
 from support.fixtures_runtime import RuntimeHandle
 
 
@@ -97,7 +98,7 @@ def test_capabilities_all_five_sets(runtime: RuntimeHandle) -> None:
         ["cat", "/proc/self/status"],
         process={
             "capabilities": {
-                "bounding": caps + ["CAP_SYS_ADMIN"],
+                "bounding": [*caps, "CAP_SYS_ADMIN"],
                 "effective": caps,
                 "permitted": caps,
                 "inheritable": ["CAP_KILL"],

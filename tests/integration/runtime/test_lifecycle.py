@@ -35,7 +35,7 @@ def wait_status(runtime: RuntimeHandle, cid: str, want: str, timeout: float = 10
 
 def test_full_lifecycle(runtime: RuntimeHandle, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    b = runtime.bundle(["sh", "-c", f"echo started > /host/out; exec sleep 60"], mounts=[])
+    b = runtime.bundle(["sh", "-c", "echo started > /host/out; exec sleep 60"], mounts=[])
     b.update(
         mounts=[
             *runtime.bundle(["true"]).spec["mounts"],

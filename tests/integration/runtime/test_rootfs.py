@@ -18,7 +18,8 @@ def test_mount_kinds_and_options(runtime: RuntimeHandle, tmp_path: Path) -> None
     (data / "file").write_text("from the host\n")
     single = tmp_path / "single.txt"
     single.write_text("one file\n")
-    mounts = default_mounts(runtime) + [
+    mounts = [
+        *default_mounts(runtime),
         {
             "destination": "/scratch",
             "type": "tmpfs",
@@ -81,7 +82,8 @@ def test_extra_device_node(runtime: RuntimeHandle) -> None:
         [
             "sh",
             "-c",
-            "ls -ln /dev/mynull | cut -c1-10; stat -c '%t:%T %u %g' /dev/mynull; echo x > /dev/mynull && echo ok",
+            "ls -ln /dev/mynull | cut -c1-10; stat -c '%t:%T %u %g' /dev/mynull;"
+            "echo x > /dev/mynull && echo ok",
         ],
         linux={
             "devices": [
@@ -137,14 +139,14 @@ def test_tmpcopyup_keeps_the_image_content(runtime: RuntimeHandle, rootfs: Path)
     )
     b.update(
         root={"path": str(rootfs), "readonly": False},
-        mounts=default_mounts(runtime)
-        + [
+        mounts=[
+            *default_mounts(runtime),
             {
                 "destination": "/etc/keep",
                 "type": "tmpfs",
                 "source": "tmpfs",
                 "options": ["tmpcopyup"],
-            }
+            },
         ],
     )
     r = runtime.run("run", "--bundle", str(b.path), b.path.name)
@@ -156,7 +158,7 @@ def test_cgroup_mount_shows_the_container_cgroup(runtime: RuntimeHandle) -> None
         [
             "sh",
             "-c",
-            "cat /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup | grep pids; ls /sys/fs/cgroup",
+            "cat /sys/fs/cgroup/pids/pids.max; grep pids /proc/self/cgroup; ls /sys/fs/cgroup",
         ],
         linux={"resources": {"pids": {"limit": 42}}},
     )

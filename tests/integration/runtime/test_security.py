@@ -42,7 +42,8 @@ def test_preserve_fds(runtime: RuntimeHandle, tmp_path: Path) -> None:
         f"fd = os.open({str(src)!r}, os.O_RDONLY)\n"
         "if fd != 3:\n    os.dup2(fd, 3)\n    os.close(fd)\n"
         "os.set_inheritable(3, True)\n"
-        f"sys.exit(subprocess.run({runtime.cmd('run', '--preserve-fds', '1', '--bundle', str(b.path), b.path.name)!r}, pass_fds=(3,)).returncode)\n"
+        f"cmd = {runtime.cmd('run', '--preserve-fds', '1', '-b', str(b.path), b.path.name)!r}\n"
+        "sys.exit(subprocess.run(cmd, pass_fds=(3,)).returncode)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
