@@ -139,23 +139,48 @@ def main() -> int:
             f.write(b"x" * size)
     db = Database(os.path.join(tmp, "berth.db"))
     nm = NetworkManager(db, os.path.join(tmp, "run"), table=TABLE, default_bridge=BRIDGE)
-    httpd = None
+    httpds: list[subprocess.Popen[bytes]] = []
+    cids: list[str] = []
     try:
         nm.start(set())
         nm.create_network("benchnet")
-        port = _free_port()
-        cid = os.urandom(32).hex()
-        sb = nm.setup(SandboxRequest(cid, name="web", ports=parse_port_specs([f"{port}:80"])))
-        ip = sb.settings["IPAddress"]
-        httpd = subprocess.Popen(
-            ["nsenter", f"--net={sb.netns}", "busybox", "httpd", "-f", "-p", "80", "-h", www]
-        )
-        _wait_http(ip, 80)
-        targets = {
-            "published 127.0.0.1": f"http://127.0.0.1:{port}",
-            f"published {args.host_ip}": f"http://{args.host_ip}:{port}",
-            "direct container IP": f"http://{ip}:80",
-        }
+        # One "container" per path, each with its own httpd: the server-side
+        # TIME_WAIT sockets of one path must not meet the SYNs of another (a NAT'd
+        # client reusing a 4-tuple with other TCP timestamps gets its SYN dropped).
+        paths = ["published 127.0.0.1", f"published {args.host_ip}", "direct container IP"]
+        targets: dict[str, str] = {}
+        for label in paths:
+            port = _free_port()
+            cid = os.urandom(32).hex()
+            sb = nm.setup(SandboxRequest(cid, ports=parse_port_specs([f"{port}:80"])))
+            cids.append(cid)
+            ip = sb.settings["IPAddress"]
+            # busybox httpd closes every connection first: at wrk's rate its TIME_WAIT
+            # sockets meet reused client ports, and a NAT'ed SYN with other TCP
+            # timestamps is dropped as old (1 s retransmit) -- an artifact of the
+            # server, not of the path. No TIME_WAIT buckets in the benchmark's netns.
+            subprocess.run(
+                ["nsenter", f"--net={sb.netns}", "sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=0"],
+                check=True,
+            )
+            httpds.append(
+                subprocess.Popen(
+                    [
+                        "nsenter",
+                        f"--net={sb.netns}",
+                        "busybox",
+                        "httpd",
+                        "-f",
+                        "-p",
+                        "80",
+                        "-h",
+                        www,
+                    ]
+                )
+            )
+            _wait_http(ip, 80)
+            host = {paths[0]: f"127.0.0.1:{port}", paths[1]: f"{args.host_ip}:{port}"}
+            targets[label] = f"http://{host.get(label, f'{ip}:80')}"
         print(
             f"\n### port forwarding (wrk -t{args.threads} -c{args.connections} "
             f"-d{args.seconds}s, {args.rounds} rounds in shuffled order, medians; "
@@ -176,10 +201,13 @@ def main() -> int:
                 rps = statistics.median(r for r, _ in results[label])
                 bps = statistics.median(b for _, b in results[label])
                 print(f"| {size} | {label} | {rps:.0f} | {bps / 1e6:.2f} | {rps / direct:.3f} |")
-        httpd.send_signal(signal.SIGTERM)
-        httpd.wait()
-        httpd = None
-        nm.release(cid)
+        for p in httpds:
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+        httpds.clear()
+        for cid in cids:
+            nm.release(cid)
+        cids.clear()
 
         print(f"\n### network setup + teardown per container (median of {args.starts})\n")
         print("| kind | setup ms | teardown ms | total ms |")
@@ -187,9 +215,9 @@ def main() -> int:
         for label, (up, down) in _time_starts(nm, args.starts).items():
             print(f"| {label} | {up:.2f} | {down:.2f} | {up + down:.2f} |")
     finally:
-        if httpd is not None:
-            httpd.kill()
-            httpd.wait()
+        for p in httpds:
+            p.kill()
+            p.wait()
         try:
             nm.uninstall()
         finally:

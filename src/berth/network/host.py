@@ -196,7 +196,8 @@ class HostNet:
                 raise
 
     def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int = 0) -> None:
-        """The bridge ``name`` exists, is up and has ``gateway/prefixlen``; route_localnet on."""
+        """The bridge ``name`` exists, is up and has ``gateway/prefixlen``; route_localnet
+        and arp_announce=2 on it (both go away with the bridge)."""
         with self._lock:
             nl = self.nl
             index = self.link_index(name)
@@ -209,6 +210,9 @@ class HostNet:
                 nl.add_address(index, gateway, prefixlen)
             nl.set_link(index, up=True)
         self.set_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+        # ARP for containers from the bridge's own address, never from 127.0.0.1
+        # (the source of DNAT'ed loopback traffic), which containers ignore as martian.
+        self.set_sysctl(f"net/ipv4/conf/{name}/arp_announce", "2")
 
     def delete_link(self, name: str) -> bool:
         """Delete a link; False when there was none."""
