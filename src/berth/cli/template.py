@@ -398,7 +398,7 @@ def _number(text: str, src: str, pos: int) -> int | float:
 
 
 def go_float(f: float) -> str:
-    """Go's %v for a float64: shortest digits, exponent past 21 digits or below 1e-4."""
+    """Go's %v for a float64: shortest digits; an exponent from 1e+06 up and below 1e-4."""
     if f != f:
         return "NaN"
     if f in (float("inf"), float("-inf")):
@@ -412,7 +412,7 @@ def go_float(f: float) -> str:
     import math
 
     exp = math.floor(math.log10(abs(f)))
-    if exp < -4 or exp >= 21:
+    if exp < -4 or exp >= 6:
         nd = len(digits.rstrip("0")) or 1
         text = f"{f:.{max(nd - 1, 0)}e}"
         m, _, e = text.partition("e")

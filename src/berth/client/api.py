@@ -251,7 +251,7 @@ class Client:
         """Use the daemon's API version when it is older than ours."""
         from berth.api.versions import compare
 
-        resp = self._send("GET", "/_ping", None, b"", [], False, False)
+        resp = self.conn.request("GET", "/_ping")  # unversioned: any daemon answers it
         server = resp.headers.get("api-version", "")
         self.server_headers = resp.headers
         try:

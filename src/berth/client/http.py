@@ -139,15 +139,12 @@ class Connection:
         self._buf.clear()
         self._reusable = False
 
-    def _send(self, data: bytes) -> bool:
-        """Send on a reused or fresh socket; True when the socket was reused."""
-        reused = self.sock is not None and self._reusable
-        if not reused:
+    def _send(self, data: bytes) -> None:
+        """Send on the kept-alive socket, or a fresh one."""
+        if self.sock is None or not self._reusable:
             self.close()
             self.sock = connect(self.host, self.timeout)
-        assert self.sock is not None
         self.sock.sendall(data)
-        return reused
 
     def request(
         self,
@@ -167,8 +164,9 @@ class Connection:
             lines += ["Connection: Upgrade", "Upgrade: tcp"]
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         for attempt in (0, 1):
+            reused = self.sock is not None and self._reusable
             try:
-                reused = self._send(data)
+                self._send(data)
                 resp = self._read_head()
                 break
             except (ConnectionResetError, BrokenPipeError, _EmptyResponse):
