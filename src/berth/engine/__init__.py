@@ -1,1 +1,2 @@
-"""The engine: the daemon itself (``daemon``, ``config``, ``events``, ``filters``) and, from the container work on, the services it runs."""
+"""The engine: the daemon itself (``daemon``, ``config``, ``events``, ``filters``,
+``sysinfo``) and, from the container work on, the services it runs."""
