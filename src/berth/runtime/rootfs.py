@@ -21,7 +21,7 @@ import errno
 import os
 import stat
 
-from berth.errors import InvalidArgument, KernelError
+from berth.errors import ContainerStartError, InvalidArgument, KernelError
 from berth.kernel import consts as c
 from berth.runtime import mountopts
 from berth.runtime.paths import check_procfs, ensure_in_root, fd_path, open_in_root
@@ -275,7 +275,12 @@ def prepare(k: Syscalls, p: RootfsPlan) -> None:
     rootfd = os.open(p.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in p.mounts:
-            _mount_one(k, rootfd, m)
+            try:
+                _mount_one(k, rootfd, m)
+            except KernelError as e:
+                raise ContainerStartError(
+                    f"mounting {m.source or m.fstype} at {m.dest} in the container: {e}"
+                ) from None
         _devices(k, rootfd, p)
     finally:
         os.close(rootfd)
