@@ -36,7 +36,7 @@ def test_daemon_command_line() -> None:
     assert exec_root == "/run/berth"
     env = {"BERTH_ROOT": "/t/r", "BERTH_EXEC_ROOT": "/t/e", "BERTH_CONFIG_FILE": "/t/d.json"}
     argv, exec_root = daemon_argv(hosts.parse("unix:///t/e/s.sock"), env)
-    assert argv[3:] == [
+    assert argv[4:] == [
         "/t/r",
         "--exec-root",
         "/t/e",
