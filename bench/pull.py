@@ -82,7 +82,10 @@ def main(argv: list[str]) -> int:
     from berth.images.store import ImageStore
     from support.images_registry import LocalRegistry
 
-    work = tempfile.mkdtemp(prefix="bench-pull-")
+    # all tools work under .cache/bench: on this machine's ext4, file creation in
+    # /tmp's much-churned block groups is 20x slower, which would measure the disk
+    os.makedirs(os.path.join(ROOT, ".cache", "bench"), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="pull-", dir=os.path.join(ROOT, ".cache", "bench"))
     reg = LocalRegistry.start(os.path.join(work, "registry"))
     results: dict[str, dict[str, list[float]]] = {}
     try:
@@ -112,12 +115,13 @@ def main(argv: list[str]) -> int:
                 r.setdefault("berth pull (download+verify)", []).append(
                     timed([PY, __file__, "--berth-pull", f"{d}/berth-dl", ref, "--download-only"])
                 )
+                runroot = tempfile.mkdtemp(prefix="bpr-", dir="/tmp")  # podman: < 50 chars
                 pod = [
                     "podman",
                     "--root",
                     f"{d}/podman",
                     "--runroot",
-                    f"{d}/podman-run",
+                    runroot,
                     "--storage-driver",
                     "overlay",
                 ]
@@ -126,6 +130,8 @@ def main(argv: list[str]) -> int:
                 )
                 subprocess.run([*pod, "rmi", "-a", "-f"], env=env, capture_output=True, check=False)
                 umount_under(d)
+                umount_under(runroot)
+                shutil.rmtree(runroot, ignore_errors=True)
                 r.setdefault("skopeo copy (oci: dir)", []).append(
                     timed(
                         [

@@ -49,7 +49,8 @@ def main(argv: list[str]) -> int:
     from berth.images import mkimage
     from berth.images.store import ImageStore
 
-    work = tempfile.mkdtemp(prefix="bench-unpack-")
+    os.makedirs(os.path.join(ROOT, ".cache", "bench"), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="unpack-", dir=os.path.join(ROOT, ".cache", "bench"))
     times: dict[str, list[float]] = {"berth unpack": [], "umoci unpack": []}
     try:
         src_root = os.path.join(work, "src")

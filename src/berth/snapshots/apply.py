@@ -33,6 +33,7 @@ from berth.kernel import consts as c
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO
 
     from berth.kernel.syscalls import Syscalls
@@ -42,6 +43,7 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _RESOLVE = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS
 _CHUNK = 1 << 20
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _TAR_BUF = 64 << 10  # tarfile copies its buffer past every header: keep it small
 _MAX_DIR_FDS = 512
 
@@ -80,6 +82,14 @@ class _Dirs:
         self.root_fd = root_fd
         self.sys = sys
         self.cache: dict[str, int] = {}
+        # What this layer made, so that the common case costs fewer syscalls:
+        # ``seen`` paths may exist (others cannot: the snapshot starts empty, and a
+        # name reached through a symlink is caught by O_EXCL/EEXIST); ``plain``
+        # dirs are ours without setgid, so new entries in them get our uid/gid.
+        self.seen: set[str] = set()
+        self.plain: set[str] = {""}
+        self.ids = (os.geteuid(), os.getegid())
+        self.umask = _umask()
 
     def get(self, path: str, create: bool = True) -> int:
         if not path:
@@ -96,6 +106,9 @@ class _Dirs:
             pfd = self.get(parent)
             try:
                 os.mkdir(name, 0o755, dir_fd=pfd)
+                self.seen.add(path)
+                if parent in self.plain:
+                    self.plain.add(path)
             except FileExistsError:
                 pass
             fd = self._open(path)
@@ -119,12 +132,25 @@ class _Dirs:
         self.cache.clear()
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777  # unknown: always chmod
+
+
 def _remove(name: str, pfd: int, st: os.stat_result, dirs: _Dirs) -> None:
     if stat.S_ISDIR(st.st_mode):
         import shutil
 
-        dirs.drop()
         shutil.rmtree(name, dir_fd=pfd)
+        dirs.drop()  # cached fds may point into what was removed (pfd goes too)
+        dirs.plain.clear()
     else:
         os.unlink(name, dir_fd=pfd)
 
@@ -197,21 +223,27 @@ def _apply_one(
         _whiteout(parent, name, dirs)
         return 0
     pfd = dirs.get(parent)
-    try:
-        st: os.stat_result | None = os.lstat(name, dir_fd=pfd)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not (m.isdir() and stat.S_ISDIR(st.st_mode)):
-        _remove(name, pfd, st, dirs)
-        pfd = dirs.get(parent)
     mode = m.mode & 0o7777
+    st: os.stat_result | None = None
+    fresh = path not in dirs.seen
+    if m.isreg() and fresh:
+        try:  # the common case: a new file in a directory of this layer
+            fd = os.open(name, _CREATE, mode & 0o777, dir_fd=pfd)
+        except FileExistsError:
+            fresh = False
+    if not fresh:
+        try:
+            st = os.lstat(name, dir_fd=pfd)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not (m.isdir() and stat.S_ISDIR(st.st_mode)):
+            _remove(name, pfd, st, dirs)
+            pfd = dirs.get(parent)
+            st = None
+        if m.isreg():
+            fd = os.open(name, _CREATE, mode & 0o777, dir_fd=pfd)
+    dirs.seen.add(path)
     if m.isreg():
-        fd = os.open(
-            name,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-            dir_fd=pfd,
-        )
         try:
             src = tf.extractfile(m)
             if src is not None:
@@ -224,7 +256,10 @@ def _apply_one(
                     while view:
                         view = view[os.write(fd, view) :]
                     remaining -= len(chunk)
-            _set_owner_mode_fd(fd, m)
+            if (m.uid, m.gid) != dirs.ids or parent not in dirs.plain:
+                _set_owner_mode_fd(fd, m)
+            elif mode & 0o7000 or mode & dirs.umask:
+                os.fchmod(fd, mode)
             for key, value in _xattrs(m):
                 os.setxattr(fd, key, value)
             os.utime(fd, ns=_times(m))
@@ -233,7 +268,15 @@ def _apply_one(
         return m.size
     if m.isdir():
         if st is None:
-            os.mkdir(name, 0o700, dir_fd=pfd)
+            try:
+                os.mkdir(name, 0o700, dir_fd=pfd)
+            except FileExistsError:  # reached through a symlink: keep it if a directory
+                if not stat.S_ISDIR(os.lstat(name, dir_fd=pfd).st_mode):
+                    raise
+        if parent in dirs.plain and not mode & 0o2000:
+            dirs.plain.add(path)
+        else:
+            dirs.plain.discard(path)
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
         try:
             _set_owner_mode_fd(fd, m)
@@ -244,8 +287,9 @@ def _apply_one(
         dir_times[path] = _times(m)
         return 0
     if m.issym():
-        os.symlink(m.linkname, name, dir_fd=pfd)
-        os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        pfd = _make(lambda fd: os.symlink(m.linkname, name, dir_fd=fd), name, parent, dirs)
+        if (m.uid, m.gid) != dirs.ids or parent not in dirs.plain:
+            os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
         return 0
     if m.islnk():
@@ -253,18 +297,35 @@ def _apply_one(
         if not target:
             raise CorruptContent(f"{what}: hard link {m.name!r} points at the layer root")
         tparent, _, tname = target.rpartition("/")
-        tpfd = dirs.get(tparent, create=False)
-        os.link(tname, name, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+
+        def link(fd: int) -> None:
+            tpfd = dirs.get(tparent, create=False)
+            os.link(tname, name, src_dir_fd=tpfd, dst_dir_fd=fd, follow_symlinks=False)
+
+        _make(link, name, parent, dirs)
         return 0
     if m.ischr() or m.isblk() or m.isfifo():
         kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
         dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
-        os.mknod(name, kind | 0o600, dev, dir_fd=pfd)
+        pfd = _make(lambda fd: os.mknod(name, kind | 0o600, dev, dir_fd=fd), name, parent, dirs)
         os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         os.chmod(name, mode, dir_fd=pfd)
         os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
         return 0
     raise CorruptContent(f"{what}: entry {m.name!r} has an unsupported tar type {m.type!r}")
+
+
+def _make(create: Callable[[int], None], name: str, parent: str, dirs: _Dirs) -> int:
+    """Create ``name`` in ``parent`` with ``create(parent_fd)``; replace what stands there
+    (reached through a symlink); return the parent's fd (it may have been reopened)."""
+    pfd = dirs.get(parent)
+    try:
+        create(pfd)
+    except FileExistsError:
+        _remove(name, pfd, os.lstat(name, dir_fd=pfd), dirs)
+        pfd = dirs.get(parent)
+        create(pfd)
+    return pfd
 
 
 def _whiteout(parent: str, name: str, dirs: _Dirs) -> None:
@@ -286,6 +347,7 @@ def _whiteout(parent: str, name: str, dirs: _Dirs) -> None:
     if st is not None:
         _remove(hidden, pfd, st, dirs)
         pfd = dirs.get(parent)
+    dirs.seen.add(f"{parent}/{hidden}" if parent else hidden)
     os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
 
 

@@ -171,3 +171,37 @@ def test_truncated_tar_is_rejected(tmp_path: Path) -> None:
 def test_bad_whiteout_name_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(CorruptContent, match="names nothing"):
         unpack(tmp_path, [entry("a/", D), entry("a/.wh...", F)])
+
+
+def test_names_reached_through_symlinks_replace_what_is_there(tmp_path: Path) -> None:
+    root = unpack(
+        tmp_path,
+        [
+            entry("c/", D),
+            entry("c/b", F, b"old"),
+            entry("c/s", S, linkname="x"),
+            entry("c/d/", D),
+            entry("a", S, linkname="c"),
+            entry("a/b", F, b"new", mode=0o666),  # O_EXCL fails: replaced after a look
+            entry("a/s", S, linkname="y"),
+            entry("a/d", L, linkname="c/b"),  # a hard link over a directory
+        ],
+    )
+    assert (root / "c/b").read_bytes() == b"new"
+    assert stat.S_IMODE(os.stat(root / "c/b").st_mode) == 0o666  # not masked by the umask
+    assert os.readlink(root / "c/s") == "y"
+    assert os.stat(root / "c/d").st_ino == os.stat(root / "c/b").st_ino
+
+
+def test_setgid_directories_do_not_leak_their_group(tmp_path: Path) -> None:
+    root = unpack(
+        tmp_path,
+        [
+            entry("shared/", D, mode=0o2775, gid=50),
+            entry("shared/f", F, b"x", uid=0, gid=0),
+            entry("shared/l", S, linkname="f", uid=0, gid=0),
+        ],
+    )
+    assert os.stat(root / "shared").st_gid == 50
+    assert os.stat(root / "shared/f").st_gid == 0
+    assert os.lstat(root / "shared/l").st_gid == 0
