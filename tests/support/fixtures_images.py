@@ -19,7 +19,10 @@ from support.images_registry import LocalRegistry
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, kernel_lock: None
+) -> Iterator[LocalRegistry]:
+    """Takes the kernel-test lock first: other runs' leak checks must not see it start."""
     if not os.access("/usr/bin/docker-registry", os.X_OK):
         pytest.skip("docker-registry is not installed (scripts/setup installs it)")
     reg = LocalRegistry.start(str(tmp_path_factory.mktemp("registry")))
