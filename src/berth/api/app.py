@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("berth.api")
 
 # One module per area; each defines register(router, daemon).
-ROUTE_MODULES: tuple[str, ...] = ("berth.api.system", "berth.api.images")
+ROUTE_MODULES: tuple[str, ...] = ("berth.api.system", "berth.api.images", "berth.api.containers")
 
 NOT_FOUND = b'{"message":"page not found"}\n'
 

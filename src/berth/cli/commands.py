@@ -47,9 +47,35 @@ class Group:
 
 
 _SYS = "berth.cli.cmd_system"
+_CTR = "berth.cli.cmd_container"
 _IMG = "berth.cli.cmd_image"
 
 MANAGEMENT: dict[str, Group] = {
+    "container": Group(
+        "Manage containers",
+        {
+            "create": Cmd(f"{_CTR}:create", "Create a new container"),
+            "inspect": Cmd(
+                f"{_CTR}:inspect", "Display detailed information on one or more containers"
+            ),
+            "kill": Cmd(f"{_CTR}:kill", "Kill one or more running containers"),
+            "logs": Cmd(f"{_CTR}:logs", "Fetch the logs of a container"),
+            "ls": Cmd(f"{_CTR}:ps", "List containers", ("list", "ps")),
+            "pause": Cmd(f"{_CTR}:pause", "Pause all processes within one or more containers"),
+            "restart": Cmd(f"{_CTR}:restart", "Restart one or more containers"),
+            "rm": Cmd(f"{_CTR}:rm", "Remove one or more containers", ("remove",)),
+            "run": Cmd(f"{_CTR}:run", "Create and run a new container from an image"),
+            "start": Cmd(f"{_CTR}:start", "Start one or more stopped containers"),
+            "stop": Cmd(f"{_CTR}:stop", "Stop one or more running containers"),
+            "unpause": Cmd(
+                f"{_CTR}:unpause", "Unpause all processes within one or more containers"
+            ),
+            "wait": Cmd(
+                f"{_CTR}:wait",
+                "Block until one or more containers stop, then print their exit codes",
+            ),
+        },
+    ),
     "image": Group(
         "Manage images",
         {
@@ -81,6 +107,21 @@ MANAGEMENT: dict[str, Group] = {
 }
 
 COMMANDS: dict[str, Cmd] = {
+    "create": Cmd(f"{_CTR}:create", "Create a new container"),
+    "inspect": Cmd(f"{_CTR}:inspect", "Return low-level information on Docker objects"),
+    "kill": Cmd(f"{_CTR}:kill", "Kill one or more running containers"),
+    "logs": Cmd(f"{_CTR}:logs", "Fetch the logs of a container"),
+    "pause": Cmd(f"{_CTR}:pause", "Pause all processes within one or more containers"),
+    "ps": Cmd(f"{_CTR}:ps", "List containers"),
+    "restart": Cmd(f"{_CTR}:restart", "Restart one or more containers"),
+    "rm": Cmd(f"{_CTR}:rm", "Remove one or more containers"),
+    "run": Cmd(f"{_CTR}:run", "Create and run a new container from an image"),
+    "start": Cmd(f"{_CTR}:start", "Start one or more stopped containers"),
+    "stop": Cmd(f"{_CTR}:stop", "Stop one or more running containers"),
+    "unpause": Cmd(f"{_CTR}:unpause", "Unpause all processes within one or more containers"),
+    "wait": Cmd(
+        f"{_CTR}:wait", "Block until one or more containers stop, then print their exit codes"
+    ),
     "history": Cmd(f"{_IMG}:history", "Show the history of an image"),
     "images": Cmd(f"{_IMG}:images", "List images"),
     "import": Cmd(f"{_IMG}:import_", "Import the contents from a tarball to create an image"),

@@ -66,7 +66,19 @@ def ensure_daemon(host: Host, timeout: float | None = None) -> int:
     """Make sure a daemon answers at ``host``; returns the pid started (0: none needed)."""
     import fcntl
 
+    from berth.client.hosts import DEFAULT_SOCKET
+
     env = dict(os.environ)
+    roots_given = bool(env.get("BERTH_ROOT") and env.get("BERTH_EXEC_ROOT"))
+    if host.address != DEFAULT_SOCKET and not roots_given:
+        # A daemon for another socket needs roots of its own: starting one on the
+        # default roots would clash with (or create) the default engine's.
+        raise ConnectError(
+            f"Cannot connect to the berth daemon at {host.url}. Is the daemon running?"
+            " (berth starts one itself only for the default socket, or when BERTH_ROOT"
+            " and BERTH_EXEC_ROOT say where it keeps its data)",
+            111,
+        )
     argv, exec_root = daemon_argv(host, env)
     if timeout is None:
         timeout = float(env.get("BERTH_AUTOSTART_TIMEOUT") or 10)

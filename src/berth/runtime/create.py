@@ -138,9 +138,12 @@ def create(
     console_sock_fd: int | None = None,
     pid_file: str | None = None,
     preserve_fds: int = 0,
+    stdio: tuple[int, int, int] | None = None,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
-    the caller sends ``start`` on it and reads end-of-file once the program runs."""
+    the caller sends ``start`` on it and reads end-of-file once the program runs.
+    ``stdio`` gives the descriptors that become the container's 0, 1 and 2
+    (default: this process's own)."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
     spec, doc = load_bundle(bundle)
@@ -198,6 +201,7 @@ def create(
         cfg.hooks_create_container = _hooks(doc, "createContainer")
         cfg.hooks_start_container = _hooks(doc, "startContainer")
         cfg.cgroup = cg
+        cfg.stdio = stdio
         if cfg.hooks_start_container:
             import subprocess  # noqa: F401  (the init runs these after pivot_root)
 

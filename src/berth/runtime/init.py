@@ -50,6 +50,7 @@ class InitConfig:
         "rootfs_plan",
         "setup_rootfs",
         "state",
+        "stdio",
         "time_offsets",
         "wait_hooks",
     )
@@ -75,6 +76,7 @@ class InitConfig:
         self.state: dict[str, Any] = {}
         self.cgroup: Any = None  # berth.cgroups.Cgroup to join first, if any
         self.in_unified = False  # stage 1 was born in the cgroup2 directory already
+        self.stdio: tuple[int, int, int] | None = None  # fds to become 0, 1, 2
         self.cloned = 0  # CLONE_NEW* the runtime's clone3 already gave stage 1
 
     @property
@@ -122,6 +124,10 @@ def stage1(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
     try:
         trace("stage1: begin")
         k.set_pdeathsig(9)
+        if cfg.stdio is not None:
+            for target, fd in enumerate(cfg.stdio):
+                if fd != target:
+                    os.dup2(fd, target)
         if cfg.cgroup is not None:
             from berth.runtime.cgjoin import join_self
 

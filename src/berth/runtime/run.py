@@ -41,7 +41,7 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _wait_started(chan: Channel) -> None:
+def wait_started(chan: Channel) -> None:
     """End-of-file on the channel means the program was exec'd; a message is an error."""
     msg = chan.recv()
     chan.close()
@@ -213,7 +213,7 @@ def run(
         if console is not None:
             console.receive()
         chan.send("start")
-        _wait_started(chan)
+        wait_started(chan)
         trace("run: exec done")
         hooks = (state.config.get("hooks") or {}).get("poststart") or []
         if hooks:
@@ -305,7 +305,7 @@ def exec_process(
             write_proc(k, f"/proc/{exec_pid}/oom_score_adj", str(proc.oom_score_adj))
         if console is not None:
             console.receive()
-        _wait_started(parent)
+        wait_started(parent)
     except BaseException:
         _kill_and_reap(pid)
         parent.close()

@@ -90,6 +90,6 @@ def test_docker_py(berthd: Engine) -> None:
         assert [(e["Type"], e["Action"]) for e in events] == [("daemon", "reload")]
         with pytest.raises(docker_py.errors.NotFound) as err:
             client.api.inspect_container("nope")
-        assert "page not found" in str(err.value)
+        assert "No such container: nope" in str(err.value)
     finally:
         client.close()

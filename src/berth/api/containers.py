@@ -1,0 +1,249 @@
+"""Container routes (Docker Engine API): create, start, stop, kill, wait, rm, ps, inspect,
+logs, attach, resize, pause, unpause, restart.
+
+=================================================  =======================================
+route                                              answer
+=================================================  =======================================
+POST   /containers/create?name=                     201 {"Id", "Warnings"}
+GET    /containers/json?all=&limit=&size=&filters=  [ContainerSummary]
+GET    /containers/{id}/json                        ContainerInspect
+POST   /containers/{id}/start                       204 (304 when already running)
+POST   /containers/{id}/stop?t=&signal=             204 (304 when not running)
+POST   /containers/{id}/restart?t=                  204
+POST   /containers/{id}/kill?signal=                204
+POST   /containers/{id}/wait?condition=             {"StatusCode", "Error"}
+DELETE /containers/{id}?force=&v=                   204
+GET    /containers/{id}/logs?...                    stream (stdcopy frames, raw with a TTY)
+POST   /containers/{id}/attach?stream=&stdin=...    hijacked stream
+POST   /containers/{id}/resize?h=&w=                200
+POST   /containers/{id}/pause, /unpause             204
+=================================================  =======================================
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth.api.response import MULTIPLEXED_STREAM, RAW_STREAM, Hijack, Stream, json_response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from berth.api.request import Request
+    from berth.api.router import Router
+    from berth.api.server import Hijacked
+    from berth.engine.containers.service import ContainerService
+    from berth.engine.daemon import Daemon
+
+
+def container_service(daemon: Daemon) -> ContainerService:
+    """The daemon's one container service (with its image service and network manager)."""
+
+    from berth.api.images import _service as image_service
+
+    # Taken before daemon.service(): its factory runs under a lock that
+    # daemon.service("images") would take again.
+    images = image_service(daemon)
+
+    def make() -> ContainerService:
+        from berth.engine.containers.service import ContainerService
+        from berth.store.db import Database
+
+        cfg = daemon.config
+        db = Database(os.path.join(cfg.data_root, "berth.db"))
+        network = _network_manager(daemon, db)
+        svc = ContainerService(
+            cfg.data_root,
+            cfg.exec_root,
+            db,
+            images,
+            network=network,
+            events=daemon.events,
+        )
+        if network is not None:
+            network.start({r.id for r in svc.rows.values() if r.state.get("Running")})
+            daemon.on_shutdown(network.close)
+        svc.recover()
+        daemon.on_shutdown(svc.close)
+        return svc
+
+    svc: ContainerService = daemon.service("containers", make)
+    return svc
+
+
+def _network_manager(daemon: Daemon, db: Any) -> Any:
+    if os.environ.get("BERTH_NO_NETWORK"):
+        return None
+    from berth.network.manager import NetworkManager
+
+    cfg = daemon.config
+    return NetworkManager(db, cfg.exec_root)
+
+
+def register(router: Router, daemon: Daemon) -> None:
+    def svc() -> ContainerService:
+        return container_service(daemon)
+
+    def create(req: Request) -> object:
+        body = req.json_object()
+        return json_response(svc().create(body, req.arg("name") or None), 201)
+
+    def list_(req: Request) -> object:
+        from berth.engine.containers.views import LIST_FILTERS, matches, summary
+
+        s = svc()
+        filters = {k: sorted(v) for k, v in req.filters(LIST_FILTERS).fields.items()}
+        show_all = req.arg_bool("all")
+        limit = req.arg_int("limit", -1)
+        with s.lock:
+            rows = sorted(s.rows.values(), key=lambda r: r.created, reverse=True)
+            out = []
+            for r in rows:
+                if not show_all and not r.state.get("Running") and "status" not in filters:
+                    continue
+                if not matches(r, filters, rows):
+                    continue
+                out.append(summary(r))
+        if limit > 0:
+            out = out[:limit]
+        return out
+
+    def inspect(req: Request) -> object:
+        from berth.engine.containers.views import inspect as view
+
+        s = svc()
+        return view(s.find(req.params["id"]), s.root)
+
+    def start(req: Request) -> object:
+        svc().start(req.params["id"])
+        return None
+
+    def stop(req: Request) -> object:
+        t = req.arg("t")
+        svc().stop(
+            req.params["id"], int(t) if t not in (None, "") else None, req.arg("signal") or None
+        )
+        return None
+
+    def restart(req: Request) -> object:
+        t = req.arg("t")
+        svc().restart(req.params["id"], int(t) if t not in (None, "") else None)
+        return None
+
+    def kill(req: Request) -> object:
+        svc().kill(req.params["id"], req.arg("signal") or "KILL")
+        return None
+
+    def wait(req: Request) -> object:
+        return svc().wait(req.params["id"], req.arg("condition") or "not-running")
+
+    def remove(req: Request) -> object:
+        svc().remove(req.params["id"], force=req.arg_bool("force"), volumes=req.arg_bool("v"))
+        return None
+
+    def pause(req: Request) -> object:
+        svc().pause(req.params["id"])
+        return None
+
+    def unpause(req: Request) -> object:
+        svc().unpause(req.params["id"])
+        return None
+
+    def resize(req: Request) -> object:
+        svc().resize(req.params["id"], req.arg_int("h", 0), req.arg_int("w", 0))
+        return {}
+
+    def logs(req: Request) -> object:
+        from berth.cli.timeutil import get_timestamp
+
+        s = svc()
+        row = s.find(req.params["id"])
+
+        def when(name: str) -> float:
+            value = req.arg(name)
+            if not value:
+                return 0.0
+            try:
+                return float(value)
+            except ValueError:
+                import time
+
+                return float(get_timestamp(value, time.time()))
+
+        items = s.logs(
+            row.id,
+            stdout=req.arg_bool("stdout"),
+            stderr=req.arg_bool("stderr"),
+            follow=req.arg_bool("follow"),
+            timestamps=req.arg_bool("timestamps"),
+            tail=req.arg("tail") or "all",
+            since=when("since"),
+            until=when("until"),
+        )
+        kind = RAW_STREAM if row.config.get("Tty") else MULTIPLEXED_STREAM
+        return Stream(items, content_type=kind, separator=b"")
+
+    def attach(req: Request) -> object:
+        s = svc()
+        row = s.find(req.params["id"])
+        stdin = req.arg_bool("stdin")
+        stdout = req.arg_bool("stdout")
+        stderr = req.arg_bool("stderr")
+        sock, rest, tty = s.attach_stream(row.id, stdin, stdout, stderr)
+
+        def run(conn: Hijacked) -> None:
+            _pump(conn, sock, rest, stdin)
+
+        return Hijack(run, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("DELETE", "/containers/{id}", remove)
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("POST", "/containers/{id}/attach", attach)
+
+
+def _pump(conn: Hijacked, shim: Any, rest: bytes, stdin: bool) -> None:
+    """Copy the monitor's stream to the client, and the client's input to the monitor."""
+    import select
+
+    try:
+        if rest:
+            conn.write(rest)
+        pending = conn.initial()
+        if pending and stdin:
+            shim.sendall(pending)
+        inputs = [shim] + ([conn.sock] if stdin else [])
+        while True:
+            ready, _, _ = select.select(inputs, [], [], 1.0)
+            if shim in ready:
+                data = shim.recv(65536)
+                if not data:
+                    break
+                conn.write(data)
+            if conn.sock in ready:
+                data = conn.sock.recv(65536)
+                if not data:
+                    inputs.remove(conn.sock)
+                    try:
+                        import socket
+
+                        shim.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                else:
+                    shim.sendall(data)
+    except OSError:
+        pass
+    finally:
+        shim.close()

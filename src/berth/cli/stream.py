@@ -1,0 +1,135 @@
+"""Copy a container's attached streams to and from this terminal (run, start -a, attach, exec).
+
+With a TTY: the local terminal goes into raw mode (restored on the way out),
+the container's pty gets our window size at start and on SIGWINCH, and the
+bytes pass through unchanged. Without: the daemon's stdcopy frames are split
+back into stdout and stderr. Stdin (``-i``) is copied until EOF, then the
+write side is shut so the container sees EOF too. Ctrl-P Ctrl-Q detaches
+from a TTY session, as in Docker. Signals the CLI receives are forwarded to
+the container (``--sig-proxy``, on by default without a TTY).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from berth.cli.command import Context
+    from berth.client.http import RawStream
+
+DETACH = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def _resize(ctx: Context, cid: str, fd: int) -> None:
+    import fcntl
+    import struct
+
+    try:
+        packed = fcntl.ioctl(fd, 0x5413, struct.pack("HHHH", 0, 0, 0, 0))  # TIOCGWINSZ
+    except OSError:
+        return
+    rows, cols = struct.unpack("HHHH", packed)[:2]
+    if rows and cols:
+        try:
+            ctx.client.post_json(f"/containers/{cid}/resize", {"h": rows, "w": cols})
+        except Exception:
+            pass
+
+
+def copy_streams(
+    ctx: Context, stream: RawStream, cid: str, *, tty: bool, stdin: bool, sig_proxy: bool = True
+) -> None:
+    import select
+
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+    in_fd = sys.stdin.fileno() if stdin else -1
+    saved = None
+    if tty and stdin and os.isatty(in_fd):
+        import termios
+        import tty as ttymod
+
+        saved = termios.tcgetattr(in_fd)
+        ttymod.setraw(in_fd)
+    if tty and os.isatty(1):
+        _resize(ctx, cid, 1)
+        try:
+            import _signal  # type: ignore[import-not-found]
+
+            _signal.signal(28, lambda *_: _resize(ctx, cid, 1))  # SIGWINCH
+        except (ImportError, ValueError):
+            pass
+    elif sig_proxy and not tty:
+        _proxy_signals(ctx, cid)
+    demux = None
+    if not tty:
+        from berth.api.stdcopy import Demuxer
+
+        demux = Demuxer()
+    prev = b""
+    try:
+        initial = stream.initial()
+        if initial:
+            _emit(initial, demux, out, err)
+        fds = [stream.fileno()] + ([in_fd] if in_fd >= 0 else [])
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            if stream.fileno() in ready:
+                data = stream.sock.recv(65536)
+                if not data:
+                    break
+                _emit(data, demux, out, err)
+            if in_fd in ready:
+                data = os.read(in_fd, 65536)
+                if not data:
+                    fds.remove(in_fd)
+                    stream.close_write()
+                    continue
+                if tty and saved is not None:
+                    both = prev + data
+                    if DETACH in both:
+                        data = data.split(b"\x11")[0]
+                        stream.write(data)
+                        break
+                    prev = data[-1:]
+                stream.write(data)
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
+        stream.close()
+        out.flush()
+        err.flush()
+
+
+def _emit(data: bytes, demux: object, out: object, err: object) -> None:
+    if demux is None:
+        out.write(data)  # type: ignore[attr-defined]
+        out.flush()  # type: ignore[attr-defined]
+        return
+    for kind, payload in demux.feed(data):  # type: ignore[attr-defined]
+        target = err if kind == 2 else out
+        target.write(payload)  # type: ignore[attr-defined]
+        target.flush()  # type: ignore[attr-defined]
+
+
+def _proxy_signals(ctx: Context, cid: str) -> None:
+    import _signal
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            ctx.client.post_json(f"/containers/{cid}/kill", {"signal": str(signum)})
+        except Exception:
+            pass
+
+    for sig in (1, 2, 3, 10, 12, 15):
+        try:
+            _signal.signal(sig, forward)
+        except (OSError, ValueError):
+            continue

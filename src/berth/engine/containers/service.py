@@ -1,0 +1,685 @@
+"""The container service: Docker's container endpoints, on the monitor and the runtime.
+
+=====================================  =============================================
+endpoint                               method
+=====================================  =============================================
+POST /containers/create                :meth:`ContainerService.create`
+POST /containers/{id}/start            :meth:`start`
+POST /containers/{id}/stop, /restart   :meth:`stop`, :meth:`restart`
+POST /containers/{id}/kill             :meth:`kill`
+POST /containers/{id}/wait             :meth:`wait`
+DELETE /containers/{id}                :meth:`remove`
+GET  /containers/{id}/json             :meth:`inspect` (``views``)
+GET  /containers/json                  :meth:`list` (``views``)
+GET  /containers/{id}/logs             :meth:`logs`
+POST /containers/{id}/attach           :meth:`attach`
+POST /containers/{id}/resize           :meth:`resize`
+=====================================  =============================================
+
+Life of a container: ``create`` records it (state ``created``); ``start``
+sets up its network, mounts its rootfs, writes the OCI spec and asks the
+monitor to start it (``running``); the monitor reports the exit (``exited``,
+exit code, OOM), whereupon the network is released and the restart policy
+or ``AutoRemove`` applied; ``remove`` deletes its files and record.
+
+Thread safety: the API server calls in from many threads. ``self.lock``
+guards the table of containers; state changes of one container happen with
+it held, and waiters (``wait``) sleep on ``self.changed``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from berth import jsonio
+from berth.engine.containers import names as namegen
+from berth.engine.containers.store import ContainerRow, ContainerStore
+from berth.errors import Conflict, InvalidArgument, NotFound, NotModified
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from berth.engine.monitor.protocol import ShimClient
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now() -> str:
+    from berth.engine.monitor.logfile import now_rfc3339
+
+    return now_rfc3339()
+
+
+def new_state() -> dict[str, Any]:
+    return {
+        "Status": "created",
+        "Running": False,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+    }
+
+
+class ContainerService:
+    def __init__(
+        self,
+        root: str,
+        exec_root: str,
+        db: Any,
+        images: Any,
+        *,
+        network: Any = None,
+        events: Any = None,
+        volumes: Any = None,
+    ) -> None:
+        from berth.engine.monitor.protocol import ShimClient
+
+        self.root = root
+        self.exec_root = exec_root
+        self.store = ContainerStore(db)
+        self.images = images
+        self.network = network
+        self.events = events
+        self.volumes = volumes
+        self.shim: ShimClient = ShimClient(root, exec_root)
+        self.runtime_root = os.path.join(exec_root, "runtime")
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.rows: dict[str, ContainerRow] = {r.id: r for r in self.store.all()}
+        self._listener: threading.Thread | None = None
+        self._closing = False
+        self.exit_hooks: list[Callable[[ContainerRow, dict[str, Any]], None]] = []
+
+    # -- startup / shutdown --------------------------------------------------------------
+    def recover(self) -> None:
+        """After a daemon (re)start: learn what happened while no daemon was running."""
+        running = {}
+        if self.shim.running():
+            running = {c["id"]: c for c in self.shim.request("list")["containers"]}
+            self._listen()
+        with self.lock:
+            for row in self.rows.values():
+                if row.state.get("Running") and row.id not in running:
+                    self._apply_exit(row, self._read_exit(row.id))
+
+    def close(self) -> None:
+        self._closing = True
+
+    def _publish(self, row: ContainerRow, action: str, extra: dict[str, str] | None = None) -> None:
+        if self.events is None:
+            return
+        attrs = {"name": row.name, "image": row.image}
+        attrs.update(row.config.get("Labels") or {})
+        attrs.update(extra or {})
+        self.events.publish("container", action, row.id, attrs)
+
+    # -- lookup --------------------------------------------------------------------------
+    def find(self, ref: str) -> ContainerRow:
+        """By full ID, unique ID prefix, or name (with or without the leading "/")."""
+        with self.lock:
+            row = self.rows.get(ref)
+            if row is not None:
+                return row
+            name = ref[1:] if ref.startswith("/") else ref
+            for r in self.rows.values():
+                if r.name == name:
+                    return r
+            if ref:
+                hits = [r for r in self.rows.values() if r.id.startswith(ref)]
+                if len(hits) == 1:
+                    return hits[0]
+                if len(hits) > 1:
+                    raise NotFound(f"No such container: {ref} (the ID prefix is ambiguous)")
+        raise NotFound(f"No such container: {ref}")
+
+    def dir_of(self, cid: str) -> str:
+        return os.path.join(self.root, "containers", cid)
+
+    # -- create --------------------------------------------------------------------------
+    def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        from berth.engine.containers.config import merge_image_config, validate_create
+
+        config, host_config = validate_create(body)
+        image_ref = str(config.get("Image") or "")
+        if not image_ref:
+            raise InvalidArgument("Config.Image: no image given")
+        try:
+            image = self.images.store.resolve(image_ref)
+        except NotFound:
+            raise NotFound(f"No such image: {image_ref}") from None
+        config = merge_image_config(config, image.container_config)
+        from berth.engine.containers.specgen import command_of
+
+        command_of(config)  # "No command specified" at create, as Docker
+        cid = os.urandom(32).hex()
+        with self.lock:
+            taken = {r.name for r in self.rows.values()}
+            if name:
+                bare = namegen.check(name)
+                if bare in taken:
+                    other = next(r for r in self.rows.values() if r.name == bare)
+                    raise Conflict(
+                        f'Conflict. The container name "/{bare}" is already in use by container '
+                        f'"{other.id}". You have to remove (or rename) that container to be able '
+                        "to reuse that name."
+                    )
+            else:
+                bare = namegen.generate(taken)
+            row = ContainerRow(
+                id=cid,
+                name=bare,
+                image_id=image.id,
+                image=image_ref,
+                created=now(),
+                config=config,
+                host_config=host_config,
+                state=new_state(),
+                network_settings={},
+                mounts=[],
+                restart_count=0,
+                extra={"version": 1},
+            )
+            os.makedirs(self.dir_of(cid), mode=0o710)
+            try:
+                if self.volumes is not None:
+                    row.mounts = self.volumes.prepare(row, image)
+                self.images.store.add_container_ref(cid, image.id)
+                self.store.insert(row)
+            except BaseException:
+                from berth.snapshots.store import remove_tree
+
+                remove_tree(self.dir_of(cid))
+                raise
+            self.rows[cid] = row
+        self._publish(row, "create")
+        return {"Id": cid, "Warnings": []}
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self, ref: str) -> None:
+        row = self.find(ref)
+        with self.lock:
+            if row.state.get("Running"):
+                raise NotModified(f"container {row.id} is already running")
+            if row.state.get("Status") == "removing":
+                raise Conflict(f"container {row.id} is being removed")
+            self._start(row)
+        self._publish(row, "start")
+
+    def _start(self, row: ContainerRow) -> None:
+        from berth.cleanup import Cleanup
+        from berth.engine.containers.specgen import SpecInput, generate
+        from berth.kernel import fsmount
+        from berth.kernel.consts import MNT_DETACH
+        from berth.kernel.syscalls import SYSCALLS
+
+        self.shim.ensure()
+        self._listen()
+        cdir = self.dir_of(row.id)
+        rootfs = os.path.join(cdir, "rootfs")
+        with Cleanup() as undo:
+            image = self.images.store.get(row.image_id)
+            os.makedirs(rootfs, exist_ok=True)
+            for op in self.images.store.rootfs_mounts(image, cdir, rootfs):
+                fsmount.apply(op, SYSCALLS)
+                undo.callback(SYSCALLS.umount, op.target, MNT_DETACH)
+            inp = SpecInput(row.id, row.config, row.host_config)
+            inp.rootfs = rootfs
+            inp.container_dir = cdir
+            self._network_setup(row, inp, undo)
+            self._namespace_modes(row, inp)
+            if self.volumes is not None:
+                inp.volume_mounts = self.volumes.oci_mounts(row)
+            warnings: list[str] = []
+            spec = generate(inp, warnings)
+            bundle = os.path.join(cdir, "bundle")
+            os.makedirs(bundle, exist_ok=True)
+            with open(os.path.join(bundle, "config.json"), "w") as f:
+                f.write(jsonio.dumps(spec))
+            cfg = row.config
+            answer = self.shim.request(
+                "start",
+                id=row.id,
+                bundle=bundle,
+                runtime_root=self.runtime_root,
+                log_path=os.path.join(cdir, f"{row.id}-json.log"),
+                tty=bool(cfg.get("Tty")),
+                open_stdin=bool(cfg.get("OpenStdin")),
+                stdin_once=bool(cfg.get("StdinOnce")),
+                unmount=[rootfs],
+            )
+            undo.pop_all()
+        try:
+            os.unlink(os.path.join(cdir, "exit.json"))
+        except FileNotFoundError:
+            pass
+        st = row.state
+        st.update(
+            Status="running",
+            Running=True,
+            Paused=False,
+            Restarting=False,
+            OOMKilled=False,
+            Dead=False,
+            Pid=int(answer["pid"]),
+            ExitCode=0,
+            Error="",
+            StartedAt=str(answer["started_at"]),
+        )
+        self.store.save(row)
+        self.changed.notify_all()
+
+    def _network_setup(self, row: ContainerRow, inp: Any, undo: Any) -> None:
+        """Network namespace, /etc/hosts, resolv.conf and hostname files."""
+        hc = row.host_config
+        mode = str(hc.get("NetworkMode") or "default")
+        if mode == "default":
+            mode = "bridge"
+        if self.network is None:
+            inp.netns_path = "host" if mode == "host" else None
+            return
+        from berth.network.sandbox import SandboxRequest
+
+        network = mode
+        if mode.startswith("container:"):
+            other = self.find(mode.split(":", 1)[1])
+            network = f"container:{other.id}"
+        ports = None
+        if hc.get("PortBindings") or hc.get("PublishAllPorts"):
+            from berth.engine.containers.config import port_mappings
+
+            ports = port_mappings(row.config, hc)
+        endpoint = ((row.config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(
+            network, {}
+        )
+        req = SandboxRequest(
+            row.id,
+            name=row.name,
+            hostname=str(row.config.get("Hostname") or row.id[:12]),
+            domainname=str(row.config.get("Domainname") or ""),
+            network=network,
+            aliases=list(endpoint.get("Aliases") or []),
+            ip=((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None,
+            mac=row.config.get("MacAddress") or None,
+            ports=ports,
+            dns=list(hc.get("Dns") or []),
+            dns_search=list(hc.get("DnsSearch") or []),
+            dns_options=list(hc.get("DnsOptions") or []),
+            extra_hosts=list(hc.get("ExtraHosts") or []),
+        )
+        sb = self.network.setup(req)
+        undo.callback(self.network.release, row.id)
+        inp.netns_path = sb.netns if sb.netns else "host"
+        inp.etc_files = sb.write_files(self.dir_of(row.id))
+        row.network_settings = sb.settings
+
+    def _namespace_modes(self, row: ContainerRow, inp: Any) -> None:
+        hc = row.host_config
+        for key, attr, kind in (
+            ("PidMode", "pid_path", "pid"),
+            ("IpcMode", "ipc_path", "ipc"),
+            ("UTSMode", "uts_path", "uts"),
+        ):
+            mode = str(hc.get(key) or "")
+            if mode == "host":
+                setattr(inp, attr, "host")
+            elif mode.startswith("container:"):
+                other = self.find(mode.split(":", 1)[1])
+                if not other.state.get("Running"):
+                    raise Conflict(
+                        f"cannot join the {kind} namespace of {other.name}: it is not running"
+                    )
+                ns = {"pid": "pid", "ipc": "ipc", "uts": "uts"}[kind]
+                setattr(inp, attr, f"/proc/{other.state['Pid']}/ns/{ns}")
+        inp.cgroupns_private = str(hc.get("CgroupnsMode") or "") == "private"
+
+    # -- exits ---------------------------------------------------------------------------
+    def _listen(self) -> None:
+        if self._listener is not None and self._listener.is_alive():
+            return
+        t = threading.Thread(target=self._listen_loop, name="monitor-events", daemon=True)
+        self._listener = t
+        t.start()
+
+    def _listen_loop(self) -> None:
+        while not self._closing:
+            try:
+                for event in self.shim.events():
+                    if event.get("event") == "exit":
+                        self._on_exit(event)
+            except Exception:
+                pass
+            if self._closing:
+                return
+            time.sleep(0.2)
+            if not self.shim.running():
+                with self.lock:
+                    self.recover_without_monitor()
+
+    def recover_without_monitor(self) -> None:
+        for row in self.rows.values():
+            if row.state.get("Running"):
+                self._apply_exit(row, self._read_exit(row.id))
+
+    def _read_exit(self, cid: str) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.dir_of(cid), "exit.json"), "rb") as f:
+                doc: dict[str, Any] = jsonio.loads(f.read(), "exit.json")
+                return doc
+        except (FileNotFoundError, InvalidArgument):
+            return {"exit_code": 255, "finished_at": now(), "oom_killed": False}
+
+    def _on_exit(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            row = self.rows.get(str(event.get("id")))
+            if row is None or not row.state.get("Running"):
+                return
+            self._apply_exit(row, event)
+        self._after_exit(row, event)
+
+    def _apply_exit(self, row: ContainerRow, event: dict[str, Any]) -> None:
+        st = row.state
+        st.update(
+            Status="exited",
+            Running=False,
+            Paused=False,
+            Restarting=False,
+            Pid=0,
+            ExitCode=int(event.get("exit_code", 255)),
+            OOMKilled=bool(event.get("oom_killed")),
+            FinishedAt=str(event.get("finished_at") or now()),
+        )
+        if self.network is not None:
+            try:
+                self.network.release(row.id)
+            except Exception:
+                pass
+        self.store.save(row)
+        self.changed.notify_all()
+
+    def _after_exit(self, row: ContainerRow, event: dict[str, Any]) -> None:
+        extra = {"exitCode": str(row.state["ExitCode"])}
+        if row.state.get("OOMKilled"):
+            self._publish(row, "oom")
+        self._publish(row, "die", extra)
+        for hook in self.exit_hooks:
+            hook(row, event)
+        if row.host_config.get("AutoRemove"):
+            try:
+                self.remove(row.id, force=True, volumes=True)
+            except NotFound:
+                pass
+
+    # -- stop / kill / wait ----------------------------------------------------------------
+    def kill(self, ref: str, signal: str | int = "KILL") -> None:
+        from berth.kernel.consts import parse_signal
+
+        row = self.find(ref)
+        try:
+            sig = signal if isinstance(signal, int) else parse_signal(signal)
+        except ValueError:
+            raise InvalidArgument(f"Invalid signal: {signal}") from None
+        with self.lock:
+            if not row.state.get("Running"):
+                raise Conflict(f"Cannot kill container: {ref}: container {row.id} is not running")
+            pid = int(row.state["Pid"])
+        self._signal(pid, sig)
+        self._publish(row, "kill", {"signal": str(sig)})
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        from berth.kernel.syscalls import SYSCALLS
+
+        try:
+            fd = SYSCALLS.pidfd_open(pid)
+        except Exception:
+            return
+        try:
+            SYSCALLS.pidfd_send_signal(fd, sig)
+        except Exception:
+            pass
+        finally:
+            os.close(fd)
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        from berth.kernel.consts import parse_signal
+
+        row = self.find(ref)
+        with self.lock:
+            if not row.state.get("Running"):
+                raise NotModified(f"container {row.id} is not running")
+            pid = int(row.state["Pid"])
+        sig_name = signal or row.config.get("StopSignal") or "SIGTERM"
+        try:
+            sig = parse_signal(str(sig_name))
+        except ValueError:
+            raise InvalidArgument(f"Invalid signal: {sig_name}") from None
+        if timeout is None:
+            timeout = row.config.get("StopTimeout")
+            if timeout is None:
+                timeout = 10
+        if row.state.get("Paused"):
+            self.unpause(row.id)
+        self._signal(pid, sig)
+        if timeout < 0 or not self._wait_not_running(row, float(timeout)):
+            self._signal(pid, 9)
+            self._wait_not_running(row, 30.0)
+        self._publish(row, "stop")
+
+    def _wait_not_running(self, row: ContainerRow, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while row.state.get("Running"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(min(left, 0.5))
+        return True
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        row = self.find(ref)
+        if row.state.get("Running"):
+            self.stop(row.id, timeout)
+        self.start(row.id)
+        self._publish(row, "restart")
+
+    def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        """Block until the container is not running, exits next, or is removed.
+
+        ``next-exit`` (what ``docker run`` asks for before it starts the
+        container) waits for an exit after the call, even of a container that
+        has not started yet; ``removed`` (``docker run --rm``) for the removal.
+        """
+        row = self.find(ref)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        with self.lock:
+            if condition == "not-running":
+                while row.state.get("Running"):
+                    self.changed.wait(1.0)
+            elif condition == "next-exit":
+                finished = row.state.get("FinishedAt")
+                while row.state.get("Running") or row.state.get("FinishedAt") == finished:
+                    if row.id not in self.rows:
+                        break
+                    self.changed.wait(1.0)
+            else:
+                while row.id in self.rows:
+                    self.changed.wait(1.0)
+            code = int(row.state.get("ExitCode", 0))
+        return {"StatusCode": code, "Error": None}
+
+    # -- pause ---------------------------------------------------------------------------
+    def _cgroup(self, row: ContainerRow) -> Any:
+        from berth.runtime.lifecycle import open_cgroup_of
+        from berth.runtime.state import StateStore
+
+        return open_cgroup_of(StateStore(self.runtime_root).load(row.id))
+
+    def pause(self, ref: str) -> None:
+        row = self.find(ref)
+        with self.lock:
+            if not row.state.get("Running"):
+                raise Conflict(f"Container {row.id} is not running")
+            if row.state.get("Paused"):
+                raise Conflict(f"Container {row.id} is already paused")
+            self._cgroup(row).freeze()
+            row.state.update(Paused=True, Status="paused")
+            self.store.save(row)
+        self._publish(row, "pause")
+
+    def unpause(self, ref: str) -> None:
+        row = self.find(ref)
+        with self.lock:
+            if not row.state.get("Paused"):
+                raise Conflict(f"Container {row.id} is not paused")
+            self._cgroup(row).thaw()
+            row.state.update(Paused=False, Status="running")
+            self.store.save(row)
+        self._publish(row, "unpause")
+
+    # -- remove --------------------------------------------------------------------------
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        row = self.find(ref)
+        with self.lock:
+            if row.state.get("Running") and not force:
+                raise Conflict(
+                    f"You cannot remove a running container {row.id}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            running = bool(row.state.get("Running"))
+        if running:
+            if row.state.get("Paused"):
+                try:
+                    self._cgroup(row).thaw()
+                except Exception:
+                    pass
+            self._signal(int(row.state["Pid"]), 9)
+            self._wait_not_running(row, 30.0)
+        with self.lock:
+            if row.id not in self.rows:
+                return
+            row.state["Status"] = "removing"
+            if self.network is not None:
+                try:
+                    self.network.release(row.id)
+                except Exception:
+                    pass
+            if self.volumes is not None:
+                self.volumes.release(row, remove_anonymous=volumes)
+            self.images.store.remove_container_ref(row.id)
+            from berth.snapshots.store import remove_tree
+
+            remove_tree(self.dir_of(row.id))
+            self.store.delete(row.id)
+            del self.rows[row.id]
+            self.changed.notify_all()
+        self._publish(row, "destroy")
+
+    # -- output --------------------------------------------------------------------------
+    def log_path(self, row: ContainerRow) -> str:
+        return os.path.join(self.dir_of(row.id), f"{row.id}-json.log")
+
+    def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool = True,
+        stderr: bool = True,
+        follow: bool = False,
+        timestamps: bool = False,
+        tail: str = "all",
+        since: float = 0,
+        until: float = 0,
+    ) -> Iterator[bytes | None]:
+        from berth.engine.monitor import logfile
+
+        row = self.find(ref)
+        if not (stdout or stderr):
+            raise InvalidArgument("You must choose at least one stream")
+        tty = bool(row.config.get("Tty"))
+        path = self.log_path(row)
+        n = None if tail in ("all", "", None) else int(tail)
+        offset = logfile.file_size(path)
+        entries = logfile.read_entries(path, n)
+
+        def render(e: logfile.Entry) -> bytes | None:
+            if (e.stream == "stdout" and not stdout) or (e.stream == "stderr" and not stderr):
+                return None
+            t = _rfc3339_to_unix(e.time)
+            if since and t < since:
+                return None
+            if until and t > until:
+                return None
+            text = (e.time + " " + e.log) if timestamps else e.log
+            data = text.encode()
+            if tty:
+                return data
+            from berth.api.stdcopy import frame
+
+            return frame(1 if e.stream == "stdout" else 2, data)
+
+        def generate() -> Iterator[bytes | None]:
+            for e in entries:
+                out = render(e)
+                if out is not None:
+                    yield out
+            if not follow:
+                return
+            for e2 in logfile.follow(path, offset, lambda: bool(row.state.get("Running"))):
+                if e2 is None:
+                    yield None
+                    continue
+                out = render(e2)
+                if out is not None:
+                    yield out
+
+        return generate()
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        row = self.find(ref)
+        if not row.state.get("Running"):
+            raise Conflict(f"Container {row.id} is not running")
+        self.shim.request("resize", id=row.id, height=height, width=width)
+
+    def attach_stream(
+        self, ref: str, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[Any, bytes, bool]:
+        """A raw stream from the monitor (waits for the start when not running yet)."""
+        row = self.find(ref)
+        self.shim.ensure()
+        sock, rest = self.shim.stream(
+            "attach",
+            id=row.id,
+            stdin=stdin and bool(row.config.get("OpenStdin")),
+            stdout=stdout,
+            stderr=stderr,
+            wait=0 if row.state.get("Running") else 60,
+        )
+        return sock, rest, bool(row.config.get("Tty"))
+
+
+def _rfc3339_to_unix(text: str) -> float:
+    import calendar
+
+    if not text or len(text) < 19:
+        return 0.0
+    try:
+        base = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0.0
+    frac = 0.0
+    if len(text) > 20 and text[19] == ".":
+        digits = text[20:].rstrip("Z")
+        if digits.isdigit():
+            frac = int(digits) / 10 ** len(digits)
+    return base + frac

@@ -1,0 +1,168 @@
+"""The monitor's control protocol, and the client berthd uses.
+
+Transport: a unix stream socket, ``<exec-root>/shim.sock``. Each request is
+one JSON object on one line, ``{"op": ..., ...}``; the monitor answers with
+one line, ``{"ok": true, ...}`` or ``{"ok": false, "kind": <berth.errors
+class>, "message": ...}``. Two requests turn the connection into a stream
+after their answer:
+
+- ``events``: one JSON line per event, for as long as the connection lives
+  (``{"event": "exit", "id", "pid", "exit_code", "oom_killed", "finished_at"}``);
+- ``attach``: raw bytes both ways -- the container's output (Docker's
+  stdcopy frames without a TTY, raw bytes with one) from the monitor, the
+  container's input from the client; the monitor closes the connection when
+  the container has exited and its output is drained.
+
+Requests (schema version 1):
+
+=============  ==============================================================
+op             fields -> answer
+=============  ==============================================================
+``ping``       -> ``pid``, ``version``
+``start``      ``id bundle runtime_root log_path tty open_stdin stdin_once
+               console_size unmount`` -> ``pid started_at``
+``list``       -> ``containers``: [{``id pid started_at``}]
+``attach``     ``id stdin stdout stderr`` (waits for a start of that id when
+               it is not running yet, up to ``wait`` seconds) -> stream
+``resize``     ``id height width``
+``close_stdin`` ``id``
+``events``     -> stream
+``shutdown``   (tests) -> the monitor exits when no container runs
+=============  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from berth import errors, jsonio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterator
+    from typing import Any
+
+PROTOCOL_VERSION = 1
+SOCKET_NAME = "shim.sock"
+PID_NAME = "shim.pid"
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    return (jsonio.dumps(doc) + "\n").encode()
+
+
+def raise_for(answer: dict[str, Any]) -> dict[str, Any]:
+    if answer.get("ok"):
+        return answer
+    kind = str(answer.get("kind", "BerthError"))
+    cls = getattr(errors, kind, None)
+    message = str(answer.get("message", "the container monitor failed"))
+    if isinstance(cls, type) and issubclass(cls, errors.BerthError) and kind != "KernelError":
+        raise cls(message)
+    raise errors.ContainerStartError(message)
+
+
+class LineReader:
+    """Reads JSON lines from a socket, keeping what follows the last line."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def line(self) -> dict[str, Any] | None:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        doc: dict[str, Any] = jsonio.loads(line, "monitor message")
+        return doc
+
+
+class ShimClient:
+    """berthd's side: starts the monitor when it is not running, sends requests."""
+
+    def __init__(self, root: str, exec_root: str, python: str | None = None) -> None:
+        self.root = root
+        self.exec_root = exec_root
+        self.path = os.path.join(exec_root, SOCKET_NAME)
+        self.python = python
+
+    def _connect(self) -> socket.socket:
+        import socket
+
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path)
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def running(self) -> bool:
+        try:
+            s = self._connect()
+        except OSError:
+            return False
+        s.close()
+        return True
+
+    def ensure(self, timeout: float = 10.0) -> None:
+        """Start the monitor if it does not answer; wait until it does."""
+        if self.running():
+            return
+        from berth.engine.monitor.spawn import spawn
+
+        spawn(self.root, self.exec_root, self.python)
+        deadline = time.monotonic() + timeout
+        while not self.running():
+            if time.monotonic() > deadline:
+                log = os.path.join(self.exec_root, "shim.log")
+                raise errors.Unavailable(
+                    f"the container monitor did not start within {timeout:.0f}s; see {log}"
+                )
+            time.sleep(0.005)
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        fields["op"] = op
+        s = self._connect()
+        try:
+            s.sendall(encode(fields))
+            answer = LineReader(s).line()
+        finally:
+            s.close()
+        if answer is None:
+            raise errors.Unavailable(f"the container monitor closed the connection during {op}")
+        return raise_for(answer)
+
+    def stream(self, op: str, **fields: Any) -> tuple[socket.socket, bytes]:
+        """Send a streaming request; return the socket (and bytes read past the answer)."""
+        fields["op"] = op
+        s = self._connect()
+        try:
+            s.sendall(encode(fields))
+            reader = LineReader(s)
+            answer = reader.line()
+            if answer is None:
+                raise errors.Unavailable(f"the container monitor closed the connection during {op}")
+            raise_for(answer)
+        except BaseException:
+            s.close()
+            raise
+        return s, reader.buf
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        s, rest = self.stream("events")
+        reader = LineReader(s)
+        reader.buf = rest
+        try:
+            while True:
+                doc = reader.line()
+                if doc is None:
+                    return
+                yield doc
+        finally:
+            s.close()
