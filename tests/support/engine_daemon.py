@@ -52,6 +52,14 @@ class Engine:
         with open(self.config_file, "w") as f:
             f.write(config)
         self.proc: subprocess.Popen[bytes] | None = None
+        # sysctls the engine's networking turns on, to put back as they were
+        self._sysctls: dict[str, str] = {}
+        for path in ("/proc/sys/net/ipv4/ip_forward",):
+            try:
+                with open(path) as f:
+                    self._sysctls[path] = f.read()
+            except OSError:
+                pass
 
     @property
     def env(self) -> dict[str, str]:
@@ -156,7 +164,24 @@ class Engine:
     def cleanup(self) -> None:
         self.stop()
         self.stop_pidfile()
+        self.teardown()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def teardown(self) -> list[str]:
+        """Containers, monitor, mounts and networking of this engine, gone (daemon stopped)."""
+        from berth.engine.teardown import teardown
+
+        notes = teardown(self.root, self.exec_root)
+        for path, value in self._sysctls.items():
+            try:
+                with open(path) as f:
+                    now = f.read()
+                if now != value:
+                    with open(path, "w") as f:
+                        f.write(value)
+            except OSError:
+                pass
+        return notes
 
 
 def kill_and_wait(pid: int, timeout: float = 15.0) -> None:
