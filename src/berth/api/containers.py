@@ -60,6 +60,7 @@ def container_service(daemon: Daemon) -> ContainerService:
             images,
             network=network,
             events=daemon.events,
+            cgroup_parent=cfg.cgroup_parent,
         )
         if network is not None:
             network.start({r.id for r in svc.rows.values() if r.state.get("Running")})

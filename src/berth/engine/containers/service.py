@@ -81,6 +81,7 @@ class ContainerService:
         network: Any = None,
         events: Any = None,
         volumes: Any = None,
+        cgroup_parent: str = "",
     ) -> None:
         from berth.engine.monitor.protocol import ShimClient
 
@@ -91,6 +92,7 @@ class ContainerService:
         self.network = network
         self.events = events
         self.volumes = volumes
+        self.cgroup_parent = cgroup_parent
         self.shim: ShimClient = ShimClient(root, exec_root)
         self.runtime_root = os.path.join(exec_root, "runtime")
         self.lock = threading.RLock()
@@ -235,6 +237,8 @@ class ContainerService:
             inp = SpecInput(row.id, row.config, row.host_config)
             inp.rootfs = rootfs
             inp.container_dir = cdir
+            if self.cgroup_parent:
+                inp.cgroup_parent = self.cgroup_parent
             self._network_setup(row, inp, undo)
             self._namespace_modes(row, inp)
             if self.volumes is not None:

@@ -86,6 +86,7 @@ class SpecInput:
     """Everything the spec depends on (gathered by the container service)."""
 
     __slots__ = (
+        "cgroup_parent",
         "cgroupns_private",
         "config",
         "container_dir",
@@ -115,6 +116,7 @@ class SpecInput:
         self.etc_files: dict[str, str] = {}  # /etc/hosts -> host file to bind
         self.volume_mounts: list[dict[str, Any]] = []  # OCI mounts for -v/--mount/VOLUME
         self.cgroupns_private = False
+        self.cgroup_parent = CGROUP_PARENT  # the daemon's default (--cgroup-parent)
 
 
 def command_of(config: dict[str, Any]) -> list[str]:
@@ -516,7 +518,7 @@ def generate(inp: SpecInput, warnings: list[str] | None = None) -> dict[str, Any
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": resources(hc),
-        "cgroupsPath": f"{hc.get('CgroupParent') or CGROUP_PARENT}/{inp.container_id}",
+        "cgroupsPath": f"{hc.get('CgroupParent') or inp.cgroup_parent}/{inp.container_id}",
     }
     time_offsets = hc.get("TimeOffsets")
     if time_offsets:
