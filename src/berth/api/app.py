@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("berth.api")
 
 # One module per area; each defines register(router, daemon).
-ROUTE_MODULES: tuple[str, ...] = ("berth.api.system", "berth.api.images", "berth.api.containers")
+ROUTE_MODULES: tuple[str, ...] = (
+    "berth.api.system",
+    "berth.api.images",
+    "berth.api.containers",
+    "berth.api.exec",
+    "berth.api.container_ops",
+    "berth.api.networks",
+)
 
 NOT_FOUND = b'{"message":"page not found"}\n'
 

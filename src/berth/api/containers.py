@@ -76,10 +76,29 @@ def container_service(daemon: Daemon) -> ContainerService:
 def _network_manager(daemon: Daemon, db: Any) -> Any:
     if os.environ.get("BERTH_NO_NETWORK"):
         return None
-    from berth.network.manager import NetworkManager
+    from berth.engine.config import DEFAULT_ROOT
+    from berth.network.manager import NetworkManager, engine_names
 
     cfg = daemon.config
-    return NetworkManager(db, cfg.exec_root)
+    bridge, table = engine_names(cfg.data_root, DEFAULT_ROOT)
+    subnet = gateway = None
+    if cfg.bip:  # "172.17.0.1/16": the default bridge's address and subnet
+        from berth.network import ipam
+
+        address, _, plen = cfg.bip.partition("/")
+        subnet = str(ipam.Subnet.parse(f"{address}/{plen or 16}"))
+        gateway = address
+    return NetworkManager(
+        db,
+        cfg.exec_root,
+        table=table,
+        default_bridge=bridge,
+        default_subnet=subnet,
+        default_gateway=gateway,
+        dns=cfg.dns,
+        dns_search=cfg.dns_search,
+        dns_options=cfg.dns_opts,
+    )
 
 
 def register(router: Router, daemon: Daemon) -> None:

@@ -49,12 +49,21 @@ class Group:
 _SYS = "berth.cli.cmd_system"
 _CTR = "berth.cli.cmd_container"
 _IMG = "berth.cli.cmd_image"
+_EXE = "berth.cli.cmd_exec"
+_STA = "berth.cli.cmd_stats"
+_OPS = "berth.cli.cmd_ops"
+_NET = "berth.cli.cmd_network"
 
 MANAGEMENT: dict[str, Group] = {
     "container": Group(
         "Manage containers",
         {
+            "attach": Cmd(
+                f"{_EXE}:attach",
+                "Attach local standard input, output, and error streams to a running container",
+            ),
             "create": Cmd(f"{_CTR}:create", "Create a new container"),
+            "exec": Cmd(f"{_EXE}:exec_", "Execute a command in a running container"),
             "inspect": Cmd(
                 f"{_CTR}:inspect", "Display detailed information on one or more containers"
             ),
@@ -62,14 +71,24 @@ MANAGEMENT: dict[str, Group] = {
             "logs": Cmd(f"{_CTR}:logs", "Fetch the logs of a container"),
             "ls": Cmd(f"{_CTR}:ps", "List containers", ("list", "ps")),
             "pause": Cmd(f"{_CTR}:pause", "Pause all processes within one or more containers"),
+            "prune": Cmd(f"{_OPS}:container_prune", "Remove all stopped containers"),
+            "rename": Cmd(f"{_OPS}:rename", "Rename a container"),
+            "port": Cmd(
+                f"{_NET}:port", "List port mappings or a specific mapping for the container"
+            ),
             "restart": Cmd(f"{_CTR}:restart", "Restart one or more containers"),
             "rm": Cmd(f"{_CTR}:rm", "Remove one or more containers", ("remove",)),
             "run": Cmd(f"{_CTR}:run", "Create and run a new container from an image"),
             "start": Cmd(f"{_CTR}:start", "Start one or more stopped containers"),
+            "stats": Cmd(
+                f"{_STA}:stats", "Display a live stream of container(s) resource usage statistics"
+            ),
             "stop": Cmd(f"{_CTR}:stop", "Stop one or more running containers"),
+            "top": Cmd(f"{_STA}:top", "Display the running processes of a container"),
             "unpause": Cmd(
                 f"{_CTR}:unpause", "Unpause all processes within one or more containers"
             ),
+            "update": Cmd(f"{_OPS}:update", "Update configuration of one or more containers"),
             "wait": Cmd(
                 f"{_CTR}:wait",
                 "Block until one or more containers stop, then print their exit codes",
@@ -96,6 +115,22 @@ MANAGEMENT: dict[str, Group] = {
             "tag": Cmd(f"{_IMG}:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
         },
     ),
+    "network": Group(
+        "Manage networks",
+        {
+            "connect": Cmd(f"{_NET}:network_connect", "Connect a container to a network"),
+            "create": Cmd(f"{_NET}:network_create", "Create a network"),
+            "disconnect": Cmd(
+                f"{_NET}:network_disconnect", "Disconnect a container from a network"
+            ),
+            "inspect": Cmd(
+                f"{_NET}:network_inspect", "Display detailed information on one or more networks"
+            ),
+            "ls": Cmd(f"{_NET}:network_ls", "List networks", ("list",)),
+            "prune": Cmd(f"{_NET}:network_prune", "Remove all unused networks"),
+            "rm": Cmd(f"{_NET}:network_rm", "Remove one or more networks", ("remove",)),
+        },
+    ),
     "system": Group(
         "Manage berth",
         {
@@ -107,18 +142,30 @@ MANAGEMENT: dict[str, Group] = {
 }
 
 COMMANDS: dict[str, Cmd] = {
+    "attach": Cmd(
+        f"{_EXE}:attach",
+        "Attach local standard input, output, and error streams to a running container",
+    ),
     "create": Cmd(f"{_CTR}:create", "Create a new container"),
+    "exec": Cmd(f"{_EXE}:exec_", "Execute a command in a running container"),
     "inspect": Cmd(f"{_CTR}:inspect", "Return low-level information on Docker objects"),
     "kill": Cmd(f"{_CTR}:kill", "Kill one or more running containers"),
     "logs": Cmd(f"{_CTR}:logs", "Fetch the logs of a container"),
     "pause": Cmd(f"{_CTR}:pause", "Pause all processes within one or more containers"),
+    "port": Cmd(f"{_NET}:port", "List port mappings or a specific mapping for the container"),
     "ps": Cmd(f"{_CTR}:ps", "List containers"),
+    "rename": Cmd(f"{_OPS}:rename", "Rename a container"),
     "restart": Cmd(f"{_CTR}:restart", "Restart one or more containers"),
     "rm": Cmd(f"{_CTR}:rm", "Remove one or more containers"),
     "run": Cmd(f"{_CTR}:run", "Create and run a new container from an image"),
     "start": Cmd(f"{_CTR}:start", "Start one or more stopped containers"),
+    "stats": Cmd(
+        f"{_STA}:stats", "Display a live stream of container(s) resource usage statistics"
+    ),
     "stop": Cmd(f"{_CTR}:stop", "Stop one or more running containers"),
+    "top": Cmd(f"{_STA}:top", "Display the running processes of a container"),
     "unpause": Cmd(f"{_CTR}:unpause", "Unpause all processes within one or more containers"),
+    "update": Cmd(f"{_OPS}:update", "Update configuration of one or more containers"),
     "wait": Cmd(
         f"{_CTR}:wait", "Block until one or more containers stop, then print their exit codes"
     ),

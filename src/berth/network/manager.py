@@ -32,7 +32,7 @@ import os
 import threading
 
 from berth import jsonio
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import Conflict, InvalidArgument, KernelError, NotFound
 from berth.network import files, ipam, nftplan
 from berth.network.networks import MTU_OPT, NetworkObjects, new_id
 from berth.network.sandbox import Sandbox, SandboxRequest
@@ -49,6 +49,26 @@ if TYPE_CHECKING:
     from berth.store.db import Database, Tx
 
 
+ENODEV = 19
+
+
+def engine_names(data_root: str, default_root: str = "/var/lib/berth") -> tuple[str, str]:
+    """(default bridge, nft table) of the engine whose data root is ``data_root``.
+
+    The engine on the default root gets ``berth0`` and ``berth``; any other
+    gets names of its own (``berth<6 hex>``, ``berth_<6 hex>``, from its
+    root's path), so that engines side by side on one host (tests, a
+    user's second engine) never share -- or remove -- each other's.
+    """
+    real = os.path.realpath(data_root)
+    if real == os.path.realpath(default_root):
+        return "berth0", "berth"
+    import hashlib
+
+    tag = hashlib.sha256(real.encode()).hexdigest()[:6]
+    return f"berth{tag}", f"berth_{tag}"
+
+
 class NetworkManager(NetworkObjects, NetworkViews):
     """Networks, IPAM, veths, NAT and the embedded DNS of one daemon."""
 
@@ -61,10 +81,14 @@ class NetworkManager(NetworkObjects, NetworkViews):
         table: str = "berth",
         default_bridge: str = "berth0",
         default_subnet: str | None = None,
+        default_gateway: str | None = None,
         mtu: int = 1500,
         resolv_conf_path: str = "/etc/resolv.conf",
         dns_upstreams: list[tuple[str, int]] | None = None,
         embedded_dns: bool = True,
+        dns: list[str] | tuple[str, ...] = (),
+        dns_search: list[str] | tuple[str, ...] = (),
+        dns_options: list[str] | tuple[str, ...] = (),
     ) -> None:
         if host is None:
             from berth.network.host import HostNet
@@ -75,11 +99,16 @@ class NetworkManager(NetworkObjects, NetworkViews):
         self.table = table
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
+        self.default_gateway = default_gateway
         self.mtu = mtu
         self.netns_dir = os.path.join(exec_root, "netns")
         self.resolv_conf_path = resolv_conf_path
         self._dns_upstreams = dns_upstreams
         self._embedded_dns = embedded_dns
+        # the daemon's --dns/--dns-search/--dns-opt: used when a container gives none
+        self.default_dns = list(dns)
+        self.default_dns_search = list(dns_search)
+        self.default_dns_options = list(dns_options)
         self.dns: DnsServer | None = None
         self._lock = threading.RLock()
         self._names: dict[str, dict[str, list[str]]] | None = None  # network id -> name -> ips
@@ -94,6 +123,12 @@ class NetworkManager(NetworkObjects, NetworkViews):
         """
         self.db.migrate(MIGRATIONS)
         os.makedirs(self.netns_dir, mode=0o711, exist_ok=True)
+        old = self._recorded_table()
+        if old and old != self.table:
+            self.host.nft(nftplan.delete_table(old), f"delete table ip {old}")
+        self.db.execute(
+            "INSERT OR REPLACE INTO network_meta (key, value) VALUES ('nft_table', ?)", self.table
+        )
         self._ensure_default()
         for row in self.db.query("SELECT * FROM networks"):
             self.host.ensure_bridge(row["bridge"], row["gateway"], _plen(row), self._mtu(row))
@@ -116,13 +151,20 @@ class NetworkManager(NetworkObjects, NetworkViews):
         self.host.settle()
 
     def uninstall(self) -> None:
-        """Remove everything berth's networking made: every sandbox, bridge and the table."""
+        """Remove everything berth's networking made: every sandbox, bridge and the
+        table (the one this database says the engine installed)."""
+        self.db.migrate(MIGRATIONS)
         for row in self.db.query("SELECT container_id FROM sandboxes"):
             self.release(row["container_id"])
         self.host.settle()
         for row in self.db.query("SELECT bridge FROM networks"):
             self.host.delete_link(row["bridge"])
-        self.host.nft(nftplan.delete_table(self.table), f"delete table ip {self.table}")
+        table = self._recorded_table() or self.table
+        self.host.nft(nftplan.delete_table(table), f"delete table ip {table}")
+
+    def _recorded_table(self) -> str:
+        row = self.db.query_one("SELECT value FROM network_meta WHERE key = 'nft_table'")
+        return str(row["value"]) if row else ""
 
     def _start_dns(self) -> None:
         from berth.network.dns import DnsServer
@@ -196,12 +238,12 @@ class NetworkManager(NetworkObjects, NetworkViews):
                 resolv_conf=files.resolv_conf(
                     host_conf,
                     mode="host",
-                    dns=req.dns,
-                    dns_search=req.dns_search,
-                    dns_options=req.dns_options,
+                    dns=req.dns or self.default_dns,
+                    dns_search=req.dns_search or self.default_dns_search,
+                    dns_options=req.dns_options or self.default_dns_options,
                     host_text=host_conf_text,
                 ),
-                hostname=files.hostname_file(os.uname().nodename),
+                hostname=files.hostname_file(req.hostname),
                 settings=self._settings(req.container_id, "host"),
                 warnings=["Published ports are discarded when using host network mode"]
                 if req.ports
@@ -256,9 +298,9 @@ class NetworkManager(NetworkObjects, NetworkViews):
         return files.resolv_conf(
             host_conf,
             mode=mode,
-            dns=req.dns,
-            dns_search=req.dns_search,
-            dns_options=req.dns_options,
+            dns=req.dns or self.default_dns,
+            dns_search=req.dns_search or self.default_dns_search,
+            dns_options=req.dns_options or self.default_dns_options,
         )
 
     def _default_gateway(self) -> str:
@@ -365,7 +407,8 @@ class NetworkManager(NetworkObjects, NetworkViews):
                 ),
             )
         text = ipam.int_to_ip(address)
-        try:
+
+        def plug() -> None:
             self.host.plug(
                 inside,
                 bridge=net["bridge"],
@@ -377,6 +420,17 @@ class NetworkManager(NetworkObjects, NetworkViews):
                 mac=mac_addr,
                 mtu=self._mtu(net),
             )
+
+        try:
+            try:
+                plug()
+            except KernelError as e:
+                if e.errno != ENODEV or self.host.link_index(net["bridge"]) is not None:
+                    raise
+                # someone deleted the bridge under us: make it (and the rules) again
+                self.host.ensure_bridge(net["bridge"], net["gateway"], _plen(net), self._mtu(net))
+                self.apply_rules()
+                plug()
         except BaseException:
             self.db.execute("DELETE FROM endpoints WHERE id = ?", ep_id)
             raise
@@ -623,17 +677,21 @@ class NetworkManager(NetworkObjects, NetworkViews):
         out: dict[str, dict[str, list[str]]] = {}
         nets_of: dict[str, list[str]] = {}
         for r in self.db.query(
-            "SELECT e.network_id, e.container_id, e.address, e.aliases, s.name FROM endpoints e"
+            "SELECT e.network_id, e.container_id, e.address, e.aliases, s.name,"
+            " n.name AS nname FROM endpoints e"
             " JOIN sandboxes s ON s.container_id = e.container_id JOIN networks n"
             " ON n.id = e.network_id WHERE n.is_default = 0"
         ):
             table = out.setdefault(r["network_id"], {})
             nets_of.setdefault(r["container_id"], []).append(r["network_id"])
+            suffix = "." + str(r["nname"]).lower()
             for n in (r["name"], r["container_id"][:12], *jsonio.loads(r["aliases"])):
                 if n:
-                    ips = table.setdefault(n.lower(), [])
-                    if r["address"] not in ips:
-                        ips.append(r["address"])
+                    # "web" and, as Docker's resolver answers too, "web.<network>"
+                    for key in (n.lower(), n.lower() + suffix):
+                        ips = table.setdefault(key, [])
+                        if r["address"] not in ips:
+                            ips.append(r["address"])
         self._nets_of = nets_of
         return out
 

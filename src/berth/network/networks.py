@@ -67,6 +67,7 @@ class NetworkObjects:
     host: HostNet
     default_bridge: str
     default_subnet: str | None
+    default_gateway: str | None
     mtu: int
     _lock: threading.RLock
     _names: dict[str, dict[str, list[str]]] | None
@@ -81,7 +82,7 @@ class NetworkObjects:
             subnet = ipam.Subnet.parse(self.default_subnet, strict=True)
         else:
             subnet = ipam.pick_subnet(self._used_subnets())
-        gateway = ipam.int_to_ip(subnet.first_host)
+        gateway = ipam.int_to_ip(ipam.Pool(subnet, self._default_gw()).gateway)
         options = {
             "com.docker.network.bridge.default_bridge": "true",
             "com.docker.network.bridge.enable_icc": "true",
@@ -99,6 +100,9 @@ class NetworkObjects:
             options=options,
         )
         self._insert_network(doc, self.default_bridge, subnet, gateway, False, True)
+
+    def _default_gw(self) -> int | None:
+        return ipam.ip_to_int(self.default_gateway) if self.default_gateway else None
 
     def _used_subnets(self) -> list[ipam.Subnet]:
         used = self.host.route_subnets()
@@ -209,6 +213,62 @@ class NetworkObjects:
                 raise
         return {"Id": net_id, "Warning": ""}
 
+    def create_from_request(self, body: dict[str, Any]) -> dict[str, str]:
+        """``POST /networks/create``: Docker's NetworkCreateRequest body -> :meth:`create_network`.
+
+        One IPv4 pool (``IPAM.Config[0]``: Subnet, Gateway, IPRange) is
+        supported; IPv6, other drivers and swarm options are refused with a
+        message that says so.
+        """
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object")
+        name = body.get("Name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument("network name must not be empty")
+        for key, kind in (
+            ("Driver", str),
+            ("Internal", bool),
+            ("Attachable", bool),
+            ("EnableIPv6", bool),
+            ("Ingress", bool),
+            ("ConfigOnly", bool),
+            ("Labels", dict),
+            ("Options", dict),
+            ("IPAM", dict),
+        ):
+            value = body.get(key)
+            if value is not None and not isinstance(value, kind):
+                raise InvalidArgument(f"{key}: expected {kind.__name__}")
+        if body.get("EnableIPv6"):
+            raise InvalidArgument("IPv6 networks are not supported by berth yet (EnableIPv6)")
+        if body.get("Ingress") or body.get("ConfigOnly") or (body.get("ConfigFrom") or {}):
+            raise InvalidArgument("swarm and config-only networks are not supported by berth")
+        scope = body.get("Scope") or "local"
+        if scope != "local":
+            raise InvalidArgument(f"network scope {scope!r} is not supported; berth is local")
+        ipam_doc = body.get("IPAM") or {}
+        if (ipam_doc.get("Driver") or "default") != "default":
+            raise InvalidArgument(f"IPAM driver {ipam_doc['Driver']!r} is not supported")
+        pools = [c for c in ipam_doc.get("Config") or [] if isinstance(c, dict)]
+        if any(":" in str(c.get("Subnet") or "") for c in pools):
+            raise InvalidArgument("IPv6 subnets are not supported by berth yet")
+        if len(pools) > 1:
+            raise InvalidArgument("berth supports one IPv4 pool (--subnet) per network")
+        if pools and pools[0].get("AuxiliaryAddresses"):
+            raise InvalidArgument("auxiliary addresses (--aux-address) are not supported")
+        pool = pools[0] if pools else {}
+        return self.create_network(
+            name,
+            subnet=pool.get("Subnet") or None,
+            gateway=pool.get("Gateway") or None,
+            ip_range=pool.get("IPRange") or None,
+            internal=bool(body.get("Internal")),
+            attachable=bool(body.get("Attachable")),
+            labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
+            options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
+            driver=str(body.get("Driver") or "bridge"),
+        )
+
     def _network_row(self, ref: str) -> Any:
         row = self.db.query_one("SELECT * FROM networks WHERE id = ? OR name = ?", ref, ref)
         if row is None and ref:
@@ -242,12 +302,22 @@ class NetworkObjects:
         return doc.replace(containers=containers).to_json()
 
     def list_networks(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        """``GET /networks`` with Docker's filters: name, id, label, driver, type."""
-        docs = [jsonio.loads(r["doc"]) for r in self.db.query("SELECT doc FROM networks")]
-        for d in docs:
+        """``GET /networks`` with Docker's filters: dangling, driver, id, label, name,
+        scope, type (an unknown one is InvalidArgument)."""
+        filters = filters or {}
+        _check_filters(filters, LIST_FILTERS)
+        used = {r["network_id"] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
+        docs = []
+        for r in self.db.query("SELECT id, doc FROM networks"):
+            d = jsonio.loads(r["doc"])
             d["Containers"] = {}
+            d["_used"] = r["id"] in used
+            docs.append(d)
         docs += [virtual_network("host", "host"), virtual_network("none", "null")]
-        return [d for d in docs if _matches(d, filters or {})]
+        out = [d for d in docs if _matches(d, filters)]
+        for d in out:
+            d.pop("_used", None)
+        return out
 
     def remove_network(self, ref: str) -> None:
         if ref in ("host", "none"):
@@ -270,23 +340,105 @@ class NetworkObjects:
             self._names = None
 
     def prune_networks(self, filters: dict[str, list[str]] | None = None) -> list[str]:
-        """Remove the user-defined networks no container uses; return their names."""
+        """Remove the user-defined networks no container uses; return their names.
+
+        Filters (Docker's): ``label``, ``label!``, ``until`` (a timestamp or a
+        Go duration before now).
+        """
+        filters = filters or {}
+        _check_filters(filters, ("label", "label!", "until"))
+        until = _until(filters.get("until") or [])
         removed = []
         for row in self.db.query(
             "SELECT * FROM networks n WHERE is_default = 0 AND NOT EXISTS"
-            " (SELECT 1 FROM endpoints e WHERE e.network_id = n.id)"
+            " (SELECT 1 FROM endpoints e WHERE e.network_id = n.id) ORDER BY name"
         ):
-            if not _matches(jsonio.loads(row["doc"]), {"label": (filters or {}).get("label", [])}):
+            doc = jsonio.loads(row["doc"])
+            if not _matches(doc, {"label": filters.get("label", [])}):
                 continue
-            self.remove_network(row["id"])
+            labels = doc.get("Labels") or {}
+            if any(_label_hit(labels, w) for w in filters.get("label!", [])):
+                continue
+            if until is not None and _created(doc) >= until:
+                continue
+            try:
+                self.remove_network(row["id"])
+            except (Conflict, NotFound):
+                continue  # taken into use (or removed) meanwhile
             removed.append(row["name"])
         return removed
+
+
+LIST_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+
+
+def _check_filters(filters: dict[str, list[str]], accepted: tuple[str, ...]) -> None:
+    for key in filters:
+        if key not in accepted:
+            raise InvalidArgument(f"invalid filter '{key}'")
+
+
+def _label_hit(labels: dict[str, str], wanted: str) -> bool:
+    k, eq, v = wanted.partition("=")
+    return k in labels and (not eq or labels[k] == v)
+
+
+def _created(doc: dict[str, Any]) -> float:
+    import calendar
+    import time
+
+    text = str(doc.get("Created") or "")
+    try:
+        return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return 0.0
+
+
+def _until(values: list[str]) -> float | None:
+    """The ``until`` filter as a Unix time: a Unix timestamp, an RFC 3339 date, or a
+    Go duration (``24h``, ``10m``) before now."""
+    if not values:
+        return None
+    import time
+
+    text = values[-1]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total = 0.0
+    number = ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    for ch in text:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            total = -1.0
+            break
+    if total >= 0 and not number:
+        return time.time() - total
+    created = _created({"Created": text})
+    if created:
+        return created
+    raise InvalidArgument(f"invalid filter 'until={text}': not a timestamp or a duration")
 
 
 def _matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, wanted in filters.items():
         if not wanted:
             continue
+        if key == "dangling":
+            if len(wanted) != 1 or wanted[0].lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={','.join(wanted)}'")
+            dangling = wanted[0].lower() in ("true", "1")
+            builtin = doc.get("Name") in ("bridge", "host", "none")
+            if dangling != (not builtin and not doc.get("_used")):
+                return False
+        if key == "scope" and "local" not in wanted:
+            return False
         if key == "name" and not any(w in doc.get("Name", "") for w in wanted):
             return False
         if key == "id" and not any(doc.get("Id", "").startswith(w) for w in wanted):

@@ -1,6 +1,6 @@
 """The network component's tables in berth's database (``berth.store.db``).
 
-Schema (component ``networks``, version 1)::
+Schema (component ``networks``, version 2)::
 
     networks   id PK, name UNIQUE, bridge UNIQUE, subnet, gateway, internal,
                is_default, doc (the Network record's JSON, without Containers)
@@ -11,6 +11,10 @@ Schema (component ``networks``, version 1)::
                UNIQUE(network_id, address)   <- IPAM: no address is handed out twice
     ports      container_id -> sandboxes (cascade), proto, host_ip ('' = all),
                host_port, container_ip, container_port; PK(proto, host_ip, host_port)
+
+Version 2 adds ``network_meta`` (key PK, value): ``nft_table`` is the name of
+the nft table this engine installed, so that whoever uninstalls the engine
+(``berth.engine.teardown``) removes that table and no other.
 
 IPAM's allocations are the endpoints' addresses plus each network's gateway;
 an address is allocated by inserting the endpoint row in the same
@@ -68,6 +72,12 @@ MIGRATIONS = Migrations(
             PRIMARY KEY (proto, host_ip, host_port)
         );
         CREATE INDEX ports_container ON ports(container_id);
+        """,
         """
+        CREATE TABLE network_meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
     ],
 )

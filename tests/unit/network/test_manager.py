@@ -9,103 +9,14 @@ from typing import Any
 import pytest
 
 from berth.errors import Conflict, InvalidArgument, KernelError, NotFound
-from berth.network import hostinfo
-from berth.network.ipam import Subnet
 from berth.network.manager import NetworkManager
 from berth.network.portspec import parse_port_specs
 from berth.network.sandbox import SandboxRequest
 from berth.store.db import Database
+from support.network_fakes import FakeHost, FakeInside
 
 CID = "a" * 64
 CID2 = "b" * 64
-
-
-class FakeInside:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.closed = False
-
-    def take_dns(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeHost:
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.links: dict[str, int] = {}
-        self.netns: set[str] = set()
-        self.tables = {"tcp": "header\n"}
-        self.fail_plug = False
-        self.sysctls: dict[str, str] = {}
-
-    def route_subnets(self) -> list[Subnet]:
-        return [Subnet.parse("192.0.2.0/24"), Subnet.parse("172.17.0.0/16")]
-
-    def listening(self) -> dict[str, dict[int, list[str]]]:
-        return hostinfo.listening(self.tables)
-
-    def local_port_range(self) -> tuple[int, int]:
-        return 40000, 40010
-
-    def read_file(self, path: str) -> str:
-        return "nameserver 10.255.255.53\n" if path.endswith("resolv.conf") else ""
-
-    def set_sysctl(self, name: str, value: str) -> None:
-        self.sysctls[name] = value
-
-    def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int = 0) -> None:
-        self.calls.append(("bridge", name, gateway, prefixlen, mtu))
-        self.links[name] = 0
-
-    def delete_link(self, name: str) -> bool:
-        self.calls.append(("dellink", name))
-        return self.links.pop(name, None) is not None
-
-    def delete_links_later(self, names: list[str]) -> None:
-        for name in names:
-            self.delete_link(name)
-
-    def settle(self) -> None:
-        pass
-
-    def link_names(self) -> dict[str, int]:
-        return dict(self.links)
-
-    def link_index(self, name: str) -> int | None:
-        return 7 if name in self.links else None
-
-    def create_netns(self, path: str, dns: bool) -> FakeInside:
-        self.calls.append(("netns", path, dns))
-        self.netns.add(path)
-        return FakeInside(path)
-
-    def open_netns(self, path: str, dns: bool) -> FakeInside:
-        return FakeInside(path)
-
-    def remove_netns(self, path: str) -> bool:
-        self.calls.append(("rmnetns", path))
-        found = path in self.netns
-        self.netns.discard(path)
-        return found
-
-    def plug(self, inside: FakeInside, **kw: Any) -> None:
-        if self.fail_plug:
-            raise KernelError("netlink newlink", kw["host_ifname"], 17)
-        self.calls.append(("plug", kw))
-        self.links[kw["host_ifname"]] = 7
-
-    def nft(self, script: str, what: str = "") -> str:
-        self.calls.append(("nft", script))
-        return ""
-
-    def close(self) -> None:
-        pass
-
-    def scripts(self) -> list[str]:
-        return [c[1] for c in self.calls if c[0] == "nft"]
 
 
 @pytest.fixture
@@ -280,7 +191,14 @@ def test_internal_network_has_no_gateway_route(nm: NetworkManager) -> None:
 def test_none_host_and_container_modes(nm: NetworkManager) -> None:
     none = nm.setup(SandboxRequest(CID, network="none", ports=parse_port_specs(["80"])))
     assert none.netns == nm.netns_path(CID)
-    assert none.settings["Networks"] == {"none": {"NetworkID": nm.inspect_network("none")["Id"]}}
+    (ep,) = none.settings["Networks"].values()
+    assert ep["NetworkID"] == nm.inspect_network("none")["Id"]
+    assert (ep["IPAddress"], ep["EndpointID"], ep["Aliases"], ep["IPAMConfig"]) == (
+        "",
+        "",
+        None,
+        None,
+    )
     assert not any(c[0] == "plug" for c in fake(nm).calls)
     joined = nm.setup(SandboxRequest(CID2, network=f"container:{CID}"))
     assert joined.netns == none.netns and joined.files_from == CID
@@ -321,3 +239,106 @@ def test_reconcile_drops_dead_containers(nm: NetworkManager, tmp_path: Path) -> 
     assert nm.db.query("SELECT * FROM ports") == []
     assert ("dellink", "bvdeadbeef0000") in fake(nm).calls
     assert "pub_any" in fake(nm).scripts()[-1] and "8080" not in fake(nm).scripts()[-1]
+
+
+def test_names_of_an_engine_depend_on_its_root(tmp_path: Path) -> None:
+    from berth.network.manager import engine_names
+
+    assert engine_names("/var/lib/berth") == ("berth0", "berth")
+    one = engine_names(str(tmp_path / "a"))
+    two = engine_names(str(tmp_path / "b"))
+    assert one != two and one == engine_names(str(tmp_path / "a") + "/")
+    for bridge, table in (one, two):
+        assert bridge.startswith("berth") and len(bridge) <= 15  # IFNAMSIZ - 1
+        assert table.startswith("berth_")
+
+
+def test_the_installed_table_is_recorded_and_uninstalled(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "berth.db"))
+    host = FakeHost()
+    first = NetworkManager(
+        db, str(tmp_path / "run"), host=host, table="berth_x", embedded_dns=False
+    )  # type: ignore[arg-type]
+    first.start(set())
+    # the same engine started with another table name: the old table goes first
+    second = NetworkManager(
+        db, str(tmp_path / "run"), host=host, table="berth_y", embedded_dns=False
+    )  # type: ignore[arg-type]
+    second.start(set())
+    assert "delete table ip berth_x" in host.scripts()[-2]
+    # teardown does not know the name: it removes the table the database recorded
+    third = NetworkManager(db, str(tmp_path / "run"), host=host, embedded_dns=False)  # type: ignore[arg-type]
+    third.uninstall()
+    assert host.scripts()[-1] == "table ip berth_y {}\ndelete table ip berth_y\n"
+    assert ("dellink", "berth0") in host.calls
+    db.close()
+
+
+def test_a_bridge_deleted_under_the_engine_is_made_again(nm: NetworkManager) -> None:
+    host = fake(nm)
+    real_plug = host.plug
+    tries: list[str] = []
+
+    def plug(inside: FakeInside, **kw: Any) -> None:
+        tries.append(kw["bridge"])
+        if kw["bridge"] not in host.links:
+            raise KernelError("netlink getlink", kw["bridge"], 19)
+        real_plug(inside, **kw)
+
+    host.plug = plug  # type: ignore[method-assign]
+    del host.links["berth0"]  # someone removed it
+    sb = nm.setup(SandboxRequest(CID))
+    assert tries == ["berth0", "berth0"] and sb.settings["IPAddress"] == "172.18.0.2"
+    assert ("bridge", "berth0", "172.18.0.1", 16, 1500) in host.calls[-4:]
+
+
+def test_daemon_dns_defaults_and_host_mode_files(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "berth.db"))
+    m = NetworkManager(
+        db,
+        str(tmp_path / "run"),
+        host=FakeHost(),  # type: ignore[arg-type]
+        embedded_dns=False,
+        dns=["1.1.1.1"],
+        dns_search=["corp.example"],
+        dns_options=["ndots:2"],
+        default_subnet="10.20.0.0/16",
+        default_gateway="10.20.0.254",
+    )
+    m.start(set())
+    sb = m.setup(SandboxRequest(CID))
+    assert sb.resolv_conf is not None
+    assert "nameserver 1.1.1.1\nsearch corp.example\noptions ndots:2\n" in sb.resolv_conf
+    assert sb.settings["Gateway"] == "10.20.0.254" and sb.settings["IPAddress"] == "10.20.0.1"
+    own = m.setup(SandboxRequest(CID2, dns=["9.9.9.9"]))
+    assert own.resolv_conf is not None and "nameserver 9.9.9.9\n" in own.resolv_conf
+    host = m.setup(SandboxRequest("c" * 64, network="host", hostname="myhost"))
+    assert host.hostname == "myhost\n"
+    db.close()
+
+
+def test_dns_answers_names_with_the_network_suffix(nm: NetworkManager) -> None:
+    nm.create_network("mynet", subnet="10.7.0.0/24")
+    nm.setup(SandboxRequest(CID, name="alpha", network="mynet", aliases=["db"]))
+    nm.setup(SandboxRequest(CID2, name="beta", network="mynet"))
+    assert nm._lookup(CID2, "alpha.mynet") == ["10.7.0.2"]
+    assert nm._lookup(CID2, "db.mynet") == ["10.7.0.2"]
+    assert nm._lookup(CID2, "alpha.other") is None
+
+
+def test_stopped_settings_clear_the_operational_data(nm: NetworkManager) -> None:
+    from berth.network.views import stopped_settings
+
+    nm.create_network("mynet", subnet="10.7.0.0/24")
+    sb = nm.setup(
+        SandboxRequest(CID, network="mynet", aliases=["db"], ports=parse_port_specs(["80"]))
+    )
+    before = sb.settings
+    after = stopped_settings(before)
+    assert after["Ports"] == {} and after["SandboxKey"] == "" and after["IPAddress"] == ""
+    ep = after["Networks"]["mynet"]
+    assert ep["NetworkID"] == before["Networks"]["mynet"]["NetworkID"]
+    assert ep["Aliases"] == ["db"]
+    assert (ep["IPAddress"], ep["Gateway"], ep["EndpointID"], ep["IPPrefixLen"]) == ("", "", "", 0)
+    assert before["Networks"]["mynet"]["IPAddress"] == "10.7.0.2"  # not changed in place
+    assert stopped_settings({}) == {} and stopped_settings(None) == {}

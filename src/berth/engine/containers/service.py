@@ -152,6 +152,9 @@ class ContainerService:
         from berth.engine.containers.config import merge_image_config, validate_create
 
         config, host_config = validate_create(body)
+        from berth.engine.containers.networking import validate as validate_network
+
+        validate_network(config, host_config)
         image_ref = str(config.get("Image") or "")
         if not image_ref:
             raise InvalidArgument("Config.Image: no image given")
@@ -284,47 +287,9 @@ class ContainerService:
 
     def _network_setup(self, row: ContainerRow, inp: Any, undo: Any) -> None:
         """Network namespace, /etc/hosts, resolv.conf and hostname files."""
-        hc = row.host_config
-        mode = str(hc.get("NetworkMode") or "default")
-        if mode == "default":
-            mode = "bridge"
-        if self.network is None:
-            inp.netns_path = "host" if mode == "host" else None
-            return
-        from berth.network.sandbox import SandboxRequest
+        from berth.engine.containers import networking
 
-        network = mode
-        if mode.startswith("container:"):
-            other = self.find(mode.split(":", 1)[1])
-            network = f"container:{other.id}"
-        ports = None
-        if hc.get("PortBindings") or hc.get("PublishAllPorts"):
-            from berth.engine.containers.config import port_mappings
-
-            ports = port_mappings(row.config, hc)
-        endpoint = ((row.config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(
-            network, {}
-        )
-        req = SandboxRequest(
-            row.id,
-            name=row.name,
-            hostname=str(row.config.get("Hostname") or row.id[:12]),
-            domainname=str(row.config.get("Domainname") or ""),
-            network=network,
-            aliases=list(endpoint.get("Aliases") or []),
-            ip=((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None,
-            mac=row.config.get("MacAddress") or None,
-            ports=ports,
-            dns=list(hc.get("Dns") or []),
-            dns_search=list(hc.get("DnsSearch") or []),
-            dns_options=list(hc.get("DnsOptions") or []),
-            extra_hosts=list(hc.get("ExtraHosts") or []),
-        )
-        sb = self.network.setup(req)
-        undo.callback(self.network.release, row.id)
-        inp.netns_path = sb.netns if sb.netns else "host"
-        inp.etc_files = sb.write_files(self.dir_of(row.id))
-        row.network_settings = sb.settings
+        networking.setup(self, row, inp, undo)
 
     def _namespace_modes(self, row: ContainerRow, inp: Any) -> None:
         hc = row.host_config
@@ -402,11 +367,9 @@ class ContainerService:
             OOMKilled=bool(event.get("oom_killed")),
             FinishedAt=str(event.get("finished_at") or now()),
         )
-        if self.network is not None:
-            try:
-                self.network.release(row.id)
-            except Exception:
-                pass
+        from berth.engine.containers import networking
+
+        networking.release(self, row)
         self.store.save(row)
         self.changed.notify_all()
 
@@ -573,11 +536,9 @@ class ContainerService:
             if row.id not in self.rows:
                 return
             row.state["Status"] = "removing"
-            if self.network is not None:
-                try:
-                    self.network.release(row.id)
-                except Exception:
-                    pass
+            from berth.engine.containers import networking
+
+            networking.release(self, row)
             if self.volumes is not None:
                 self.volumes.release(row, remove_anonymous=volumes)
             self.images.store.remove_container_ref(row.id)
