@@ -207,9 +207,19 @@ def run(ctx: Context, opts: Parsed) -> int:
                 pass
         raise start_error(e) from None
     if stream is not None:
+        from berth.api.detachkeys import parse_or_default
         from berth.cli.stream import copy_streams
 
-        copy_streams(ctx, stream, cid, tty=bool(opts.tty), stdin=want_in, sig_proxy=opts.sig_proxy)
+        if copy_streams(
+            ctx,
+            stream,
+            cid,
+            tty=bool(opts.tty),
+            stdin=want_in,
+            sig_proxy=opts.sig_proxy,
+            detach_keys=parse_or_default(opts.detach_keys),
+        ):
+            return 0  # detached (ctrl-p ctrl-q): the container runs on
     return waiter.result()
 
 
@@ -239,9 +249,19 @@ def start(ctx: Context, opts: Parsed) -> int:
         )
         waiter = _EarlyWait(ctx, cid, "next-exit")
         ctx.client.post_json(f"/containers/{cid}/start")
+        from berth.api.detachkeys import parse_or_default
         from berth.cli.stream import copy_streams
 
-        copy_streams(ctx, stream, cid, tty=tty, stdin=bool(opts.interactive), sig_proxy=True)
+        if copy_streams(
+            ctx,
+            stream,
+            cid,
+            tty=tty,
+            stdin=bool(opts.interactive),
+            sig_proxy=True,
+            detach_keys=parse_or_default(opts.detach_keys),
+        ):
+            return 0  # detached: the container runs on
         return waiter.result()
     failed = 0
     for ref in opts.args:

@@ -4,9 +4,10 @@ With a TTY: the local terminal goes into raw mode (restored on the way out),
 the container's pty gets our window size at start and on SIGWINCH, and the
 bytes pass through unchanged. Without: the daemon's stdcopy frames are split
 back into stdout and stderr. Stdin (``-i``) is copied until EOF, then the
-write side is shut so the container sees EOF too. Ctrl-P Ctrl-Q detaches
-from a TTY session, as in Docker. Signals the CLI receives are forwarded to
-the container (``--sig-proxy``, on by default without a TTY).
+write side is shut so the container sees EOF too. Ctrl-P Ctrl-Q (or the
+``--detach-keys`` sequence) detaches from a TTY session, as in Docker:
+:func:`copy_streams` then returns True. Signals the CLI receives are
+forwarded to the container (``--sig-proxy``, on by default without a TTY).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-def _resize(ctx: Context, cid: str, fd: int) -> None:
+def _resize(ctx: Context, path: str, fd: int) -> None:
     import fcntl
     import struct
 
@@ -33,15 +34,30 @@ def _resize(ctx: Context, cid: str, fd: int) -> None:
     rows, cols = struct.unpack("HHHH", packed)[:2]
     if rows and cols:
         try:
-            ctx.client.post_json(f"/containers/{cid}/resize", {"h": rows, "w": cols})
+            ctx.client.post_json(path, {"h": rows, "w": cols})
         except Exception:
             pass
 
 
 def copy_streams(
-    ctx: Context, stream: RawStream, cid: str, *, tty: bool, stdin: bool, sig_proxy: bool = True
-) -> None:
+    ctx: Context,
+    stream: RawStream,
+    cid: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    sig_proxy: bool = True,
+    detach_keys: bytes = DETACH,
+    resize_path: str | None = None,
+) -> bool:
+    """Copy until the stream ends; True when the user detached with the detach keys.
+
+    ``resize_path`` is where window sizes go (an exec's ``/exec/{id}/resize``;
+    the container's by default).
+    """
     import select
+
+    from berth.api.detachkeys import EscapeProxy
 
     out = sys.stdout.buffer
     err = sys.stderr.buffer
@@ -53,12 +69,13 @@ def copy_streams(
 
         saved = termios.tcgetattr(in_fd)
         ttymod.setraw(in_fd)
+    path = resize_path or f"/containers/{cid}/resize"
     if tty and os.isatty(1):
-        _resize(ctx, cid, 1)
+        _resize(ctx, path, 1)
         try:
             import _signal  # type: ignore[import-not-found]
 
-            _signal.signal(28, lambda *_: _resize(ctx, cid, 1))  # SIGWINCH
+            _signal.signal(28, lambda *_: _resize(ctx, path, 1))  # SIGWINCH
         except (ImportError, ValueError):
             pass
     elif sig_proxy and not tty:
@@ -68,7 +85,8 @@ def copy_streams(
         from berth.api.stdcopy import Demuxer
 
         demux = Demuxer()
-    prev = b""
+    proxy = EscapeProxy(detach_keys) if tty and stdin else None
+    detached = False
     try:
         initial = stream.initial()
         if initial:
@@ -88,16 +106,16 @@ def copy_streams(
                 data = os.read(in_fd, 65536)
                 if not data:
                     fds.remove(in_fd)
+                    if proxy is not None and proxy.held:
+                        stream.write(proxy.flush())
                     stream.close_write()
                     continue
-                if tty and saved is not None:
-                    both = prev + data
-                    if DETACH in both:
-                        data = data.split(b"\x11")[0]
-                        stream.write(data)
-                        break
-                    prev = data[-1:]
-                stream.write(data)
+                if proxy is not None:
+                    data, detached = proxy.feed(data)
+                if data:
+                    stream.write(data)
+                if detached:
+                    break
     finally:
         if saved is not None:
             import termios
@@ -106,6 +124,7 @@ def copy_streams(
         stream.close()
         out.flush()
         err.flush()
+    return detached
 
 
 def _emit(data: bytes, demux: object, out: object, err: object) -> None:

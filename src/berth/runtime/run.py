@@ -237,22 +237,37 @@ def run(
     return code
 
 
-def exec_process(
+def start_exec(
     k: Syscalls,
     store: StateStore,
     container_id: str,
     proc: Process,
     *,
-    detach: bool = False,
     console_socket: str | None = None,
-    pid_file: str | None = None,
+    console_sock_fd: int | None = None,
+    stdio: tuple[int, int, int] | None = None,
     preserve_fds: int = 0,
 ) -> int:
-    """Run ``proc`` inside a running container. Returns its exit status (0 if detached)."""
+    """Start ``proc`` inside a running container; return its pid without waiting for it.
+
+    Returns once the program has been exec'd: the errors of starting it (not
+    found, not executable, a bad user or working directory) are raised here,
+    as the :mod:`berth.errors` class the container side hit. The process
+    joins the container's namespaces and cgroup and gets its seccomp filter;
+    capabilities, user, rlimits and the rest come from ``proc``.
+
+    Its parent is this process -- or, when the container has its own pid
+    namespace (stage 1 then forks it and exits), this process's nearest child
+    subreaper: a caller that waits for it must be one (the engine's monitor
+    is). ``stdio`` are descriptors to become its 0, 1, 2 (the caller closes
+    its copies); with a terminal the pty master is sent over
+    ``console_sock_fd`` (a unix socket; receive it after this returns) or to
+    ``console_socket`` (a path).
+    """
     from berth.kernel import consts as c
     from berth.runtime import process as process_mod
     from berth.runtime.cgjoin import fork_in
-    from berth.runtime.create import _kill_and_reap, _write_pid_file
+    from berth.runtime.create import _kill_and_reap
     from berth.runtime.init import InitConfig, stage1
     from berth.runtime.lifecycle import open_cgroup_of, status_of
     from berth.runtime.sync import Channel
@@ -261,10 +276,6 @@ def exec_process(
     status = status_of(st)
     if status not in ("running", "created"):
         raise Conflict(f"cannot exec in a {status} container")
-    if proc.terminal and detach and not console_socket:
-        from berth.errors import InvalidArgument
-
-        raise InvalidArgument("cannot allocate a terminal when detaching without --console-socket")
     linux = st.config.get("linux") or {}
     seccomp = None
     if linux.get("seccomp"):
@@ -279,14 +290,10 @@ def exec_process(
     cfg.process = process_mod.plan(proc, seccomp=seccomp, preserve_fds=preserve_fds)
     cfg.cgroup = open_cgroup_of(st)
     cfg.console_socket = console_socket
-    console = None
-    if proc.terminal and not console_socket:
-        console = _Console()
-        cfg.console_sock_fd = console.theirs.fileno()
+    cfg.console_sock_fd = console_sock_fd
+    cfg.stdio = stdio
     if proc.console_size is not None:
         cfg.console_size = (proc.console_size.height, proc.console_size.width)
-    if not detach:
-        k.set_child_subreaper()
     parent, child = Channel.pair()
     pid, cfg.in_unified = fork_in(k, cfg.cgroup)
     if pid == 0:
@@ -298,20 +305,60 @@ def exec_process(
         exec_pid = int(msg["pid"]) or pid
         if exec_pid != pid:
             os.waitpid(pid, 0)
-        start = proc_start_time(exec_pid)
         if proc.oom_score_adj is not None:
             from berth.runtime.paths import write_proc
 
             write_proc(k, f"/proc/{exec_pid}/oom_score_adj", str(proc.oom_score_adj))
-        if console is not None:
-            console.receive()
         wait_started(parent)
     except BaseException:
         _kill_and_reap(pid)
         parent.close()
         raise
+    return exec_pid
+
+
+def exec_process(
+    k: Syscalls,
+    store: StateStore,
+    container_id: str,
+    proc: Process,
+    *,
+    detach: bool = False,
+    console_socket: str | None = None,
+    pid_file: str | None = None,
+    preserve_fds: int = 0,
+) -> int:
+    """Run ``proc`` inside a running container. Returns its exit status (0 if detached)."""
+    from berth.runtime.create import _write_pid_file
+
+    if proc.terminal and detach and not console_socket:
+        from berth.errors import InvalidArgument
+
+        raise InvalidArgument("cannot allocate a terminal when detaching without --console-socket")
+    console = None
+    if proc.terminal and not console_socket:
+        console = _Console()
+    if not detach:
+        k.set_child_subreaper()
+    try:
+        exec_pid = start_exec(
+            k,
+            store,
+            container_id,
+            proc,
+            console_socket=console_socket,
+            console_sock_fd=console.theirs.fileno() if console is not None else None,
+            preserve_fds=preserve_fds,
+        )
+    except BaseException:
+        if console is not None:
+            console.ours.close()
+            console.theirs.close()
+        raise
+    if console is not None:
+        console.receive()
     if detach:
-        if pid_file and start is not None:
+        if pid_file and proc_start_time(exec_pid) is not None:
             _write_pid_file(pid_file, exec_pid)
         return 0
     _forward_signals(exec_pid, console)

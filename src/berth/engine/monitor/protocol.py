@@ -7,11 +7,14 @@ class>, "message": ...}``. Two requests turn the connection into a stream
 after their answer:
 
 - ``events``: one JSON line per event, for as long as the connection lives
-  (``{"event": "exit", "id", "pid", "exit_code", "oom_killed", "finished_at"}``);
-- ``attach``: raw bytes both ways -- the container's output (Docker's
-  stdcopy frames without a TTY, raw bytes with one) from the monitor, the
-  container's input from the client; the monitor closes the connection when
-  the container has exited and its output is drained.
+  (``{"event": "exit", "id", "pid", "exit_code", "oom_killed", "finished_at"}``;
+  ``{"event": "exec_exit", "id", "exec_id", "pid", "exit_code"}`` when an
+  exec'd process ends -- sent before its attached stream closes);
+- ``attach`` (and ``exec`` with ``attach``): raw bytes both ways -- the
+  container's output (Docker's stdcopy frames without a TTY, raw bytes with
+  one) from the monitor, the container's input from the client; the monitor
+  closes the connection when the container (the exec'd process) has exited
+  and its output is drained.
 
 Requests (schema version 1):
 
@@ -24,7 +27,12 @@ op             fields -> answer
 ``list``       -> ``containers``: [{``id pid started_at``}]
 ``attach``     ``id stdin stdout stderr`` (waits for a start of that id when
                it is not running yet, up to ``wait`` seconds) -> stream
-``resize``     ``id height width``
+``exec``       ``id exec_id runtime_root process`` (an OCI process object)
+               ``attach stdin stdout stderr`` -> ``pid``; with ``attach`` the
+               connection then carries the process's streams as ``attach``
+               does (stdin EOF closes its stdin when it has no terminal);
+               without, its stdio is /dev/null (or a pty nobody reads)
+``resize``     ``id height width`` (``exec_id``: that exec's terminal)
 ``close_stdin`` ``id``
 ``events``     -> stream
 ``shutdown``   (tests) -> the monitor exits when no container runs
@@ -140,6 +148,11 @@ class ShimClient:
 
     def stream(self, op: str, **fields: Any) -> tuple[socket.socket, bytes]:
         """Send a streaming request; return the socket (and bytes read past the answer)."""
+        _, s, rest = self.open_stream(op, **fields)
+        return s, rest
+
+    def open_stream(self, op: str, **fields: Any) -> tuple[dict[str, Any], socket.socket, bytes]:
+        """Like :meth:`stream`, with the monitor's answer first."""
         fields["op"] = op
         s = self._connect()
         try:
@@ -152,7 +165,7 @@ class ShimClient:
         except BaseException:
             s.close()
             raise
-        return s, reader.buf
+        return answer, s, reader.buf
 
     def events(self) -> Iterator[dict[str, Any]]:
         s, rest = self.stream("events")

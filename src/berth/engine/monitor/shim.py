@@ -15,6 +15,14 @@ the log, the attached clients. On disk, when it exits:
      "started_at": RFC 3339, "finished_at": RFC 3339}
 
 Exit codes are Docker's: the program's own, or 128+N when a signal ended it.
+
+Processes exec'd into a running container (``docker exec``) are tracked the
+same way, keyed by their exec ID: the monitor starts them through the
+runtime library (``berth.runtime.run.start_exec``), is their parent (or
+subreaper), holds their stdio or pty, serves their attached client, and
+when one exits sends an ``exec_exit`` event (``id``, ``exec_id``, ``pid``,
+``exit_code``). Their output is not logged (as Docker's is not); a
+detached exec without a terminal gets /dev/null for its stdio.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ class Container:
         "attachers",
         "drain_deadline",
         "err_fd",
+        "exec_of",
         "exit_status",
         "id",
         "in_fd",
@@ -95,6 +104,7 @@ class Container:
         self.exit_status: int | None = None
         self.drain_deadline = 0.0
         self.state_doc: dict[str, Any] = {}
+        self.exec_of = ""  # for an exec'd process: the container's id (self.id is the exec id)
 
 
 class Shim:
@@ -103,6 +113,7 @@ class Shim:
         self.exec_root = exec_root
         self.sel = selectors.DefaultSelector()
         self.containers: dict[str, Container] = {}
+        self.execs: dict[str, Container] = {}  # exec id -> an exec'd process
         self.by_pid: dict[int, Container] = {}
         self.pending_attach: dict[str, list[tuple[Attacher, float]]] = {}
         self.subscribers: list[socket.socket] = []
@@ -256,8 +267,10 @@ class Shim:
             conn.close()
         elif op == "attach":
             self._attach(conn, req, rest)
+        elif op == "exec":
+            self._exec(conn, req, rest)
         elif op == "resize":
-            c = self._get(req)
+            c = self._get_exec(req) if req.get("exec_id") else self._get(req)
             if c.tty and c.out_fd >= 0:
                 size = struct.pack(
                     "HHHH", int(req.get("height", 0)), int(req.get("width", 0)), 0, 0
@@ -280,6 +293,12 @@ class Shim:
             conn.close()
         else:
             raise errors.InvalidArgument(f"unknown monitor request {op!r}")
+
+    def _get_exec(self, req: dict[str, Any]) -> Container:
+        x = self.execs.get(str(req.get("exec_id")))
+        if x is None or x.exit_status is not None:
+            raise errors.Conflict(f"exec {req.get('exec_id')} is not running")
+        return x
 
     def _get(self, req: dict[str, Any]) -> Container:
         c = self.containers.get(str(req.get("id")))
@@ -376,6 +395,88 @@ class Shim:
             self._add_attacher(c, attacher)
         return {"pid": c.pid, "started_at": c.started_at}
 
+    # -- exec --------------------------------------------------------------------------
+    def _exec(self, conn: socket.socket, req: dict[str, Any], rest: bytes) -> None:
+        """Start a process in a running container; with ``attach`` the connection
+        then carries its streams, as an ``attach`` connection does."""
+        from berth.kernel.syscalls import SYSCALLS
+        from berth.oci.runtime_spec import Process
+        from berth.runtime.run import start_exec
+        from berth.runtime.state import StateStore
+
+        cid = str(req.get("id"))
+        eid = str(req.get("exec_id") or "")
+        if not eid:
+            raise errors.InvalidArgument("exec: no exec_id")
+        if eid in self.execs:
+            raise errors.Conflict(f"exec {eid} is already running")
+        owner = self.containers.get(cid)
+        if owner is None or owner.exit_status is not None:
+            raise errors.Conflict(f"container {cid} is not running")
+        proc = Process.from_json(req.get("process"), "process")
+        attach = bool(req.get("attach"))
+        x = Container(eid)
+        x.exec_of = cid
+        x.tty = proc.terminal
+        x.stdin_once = True
+        close_after: list[int] = []
+        console = None
+        try:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            close_after.append(null)
+            if x.tty:
+                console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                stdio = (null, null, null)
+            else:
+                out_w = err_w = null
+                if attach:
+                    x.out_fd, out_w = os.pipe2(os.O_CLOEXEC)
+                    x.err_fd, err_w = os.pipe2(os.O_CLOEXEC)
+                    close_after += [out_w, err_w]
+                in_r = null
+                if attach and req.get("stdin"):
+                    in_r, x.in_fd = os.pipe2(os.O_CLOEXEC)
+                    close_after.append(in_r)
+                stdio = (in_r, out_w, err_w)
+            x.pid = start_exec(
+                SYSCALLS,
+                StateStore(str(req["runtime_root"])),
+                cid,
+                proc,
+                console_sock_fd=console[1].fileno() if console else None,
+                stdio=stdio,
+            )
+            if console is not None:
+                from berth.runtime.console import recv_fd
+
+                x.out_fd = x.in_fd = recv_fd(console[0].fileno())
+        except BaseException:
+            for fd in {x.out_fd, x.err_fd, x.in_fd}:
+                if fd >= 0:
+                    _close(fd)
+            raise
+        finally:
+            for fd in close_after:
+                _close(fd)
+            if console is not None:
+                console[0].close()
+                console[1].close()
+        x.started_at = logfile.now_rfc3339()
+        for fd, stream in ((x.out_fd, STDOUT), (x.err_fd, STDERR)):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+                self.sel.register(fd, selectors.EVENT_READ, ("out", (x, stream)))
+        self.execs[eid] = x
+        self.by_pid[x.pid] = x
+        conn.sendall(encode({"ok": True, "pid": x.pid}))
+        if not attach:
+            conn.close()
+            return
+        a = Attacher(conn, bool(req.get("stdin")), bool(req.get("stdout")), bool(req.get("stderr")))
+        self._add_attacher(x, a)
+        if rest:
+            self._forward_input(x, rest)
+
     # -- output --------------------------------------------------------------------------
     def _on_output(self, c: Container, stream: int) -> None:
         fd = c.out_fd if stream == STDOUT else c.err_fd
@@ -395,7 +496,7 @@ class Shim:
             if (stream == STDOUT and a.stdout) or (stream == STDERR and a.stderr):
                 payload = data if c.tty else _frame(stream, data)
                 try:
-                    a.conn.sendall(payload)
+                    _send_all(a.conn, payload)
                 except OSError:
                     self._detach(c, a)
 
@@ -534,12 +635,42 @@ class Shim:
 
     def _finish_drained(self) -> None:
         now = time.monotonic()
-        for c in list(self.containers.values()):
+        for c in [*self.containers.values(), *self.execs.values()]:
             if c.exit_status is None:
                 continue
             if (c.out_fd >= 0 or c.err_fd >= 0) and now < c.drain_deadline:
                 continue
-            self._finish(c)
+            if c.exec_of:
+                self._finish_exec(c)
+            else:
+                self._finish(c)
+
+    def _finish_exec(self, x: Container) -> None:
+        for stream in (STDOUT, STDERR):
+            self._close_output(x, stream)
+        self._close_stdin(x)
+        del self.execs[x.id]
+        # the event goes out before the attached client's stream ends, so that
+        # berthd knows the exit code when that client asks for it
+        self._notify(
+            {
+                "event": "exec_exit",
+                "id": x.exec_of,
+                "exec_id": x.id,
+                "pid": x.pid,
+                "exit_code": x.exit_status,
+            }
+        )
+        for a in list(x.attachers):
+            self._detach(x, a)
+
+    def _notify(self, event: dict[str, Any]) -> None:
+        for s in list(self.subscribers):
+            try:
+                s.sendall(encode(event))
+            except OSError:
+                self.subscribers.remove(s)
+                self._drop(s)
 
     def _finish(self, c: Container) -> None:
         from berth.kernel.syscalls import SYSCALLS
@@ -578,13 +709,7 @@ class Shim:
         for a in list(c.attachers):
             self._detach(c, a)
         del self.containers[c.id]
-        event = {"event": "exit", **doc}
-        for s in list(self.subscribers):
-            try:
-                s.sendall(encode(event))
-            except OSError:
-                self.subscribers.remove(s)
-                self._drop(s)
+        self._notify({"event": "exit", **doc})
 
     @staticmethod
     def _unmount(c: Container) -> None:
@@ -610,6 +735,21 @@ def _write_exit(root: str, cid: str, doc: dict[str, Any]) -> None:
         os.replace(tmp, os.path.join(d, "exit.json"))
     except OSError as e:
         sys.stderr.write(f"berth-shim: writing the exit status of {cid}: {e}\n")
+
+
+def _send_all(conn: socket.socket, data: bytes) -> None:
+    """Send everything, also on a non-blocking socket (waiting up to 10 s at a time for room)."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = conn.send(view)
+        except BlockingIOError:
+            import select
+
+            if not select.select([], [conn], [], 10.0)[1]:
+                raise TimeoutError("the attached client does not read its stream") from None
+            continue
+        view = view[n:]
 
 
 def _close(fd: int) -> None:
