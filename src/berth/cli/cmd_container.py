@@ -178,7 +178,11 @@ def _dechunk(body: bytes) -> bytes:
     error_code=125,
 )
 def run(ctx: Context, opts: Parsed) -> int:
+    from berth.runtime.trace import trace
+
+    trace("cli: run")
     cid = _create(ctx, opts, list(opts.args[1:]))
+    trace("cli: created")
     if opts.detach:
         ctx.client.post_json(f"/containers/{cid}/start")
         ctx.print(cid)
@@ -194,9 +198,12 @@ def run(ctx: Context, opts: Parsed) -> int:
             f"/containers/{cid}/attach",
             {"stream": 1, "stdin": int(want_in), "stdout": int(want_out), "stderr": int(want_err)},
         )
+    trace("cli: attached")
     waiter = _EarlyWait(ctx, cid, "removed" if opts.rm else "next-exit")
+    trace("cli: wait sent")
     try:
         ctx.client.post_json(f"/containers/{cid}/start")
+        trace("cli: started")
     except BerthError as e:
         if stream is not None:
             stream.close()
@@ -220,7 +227,10 @@ def run(ctx: Context, opts: Parsed) -> int:
             detach_keys=parse_or_default(opts.detach_keys),
         ):
             return 0  # detached (ctrl-p ctrl-q): the container runs on
-    return waiter.result()
+    trace("cli: streams done")
+    code = waiter.result()
+    trace("cli: exit status")
+    return code
 
 
 @command(

@@ -101,18 +101,36 @@ class ContainerService:
         self._listener: threading.Thread | None = None
         self._closing = False
         self.exit_hooks: list[Callable[[ContainerRow, dict[str, Any]], None]] = []
+        # containers whose next exit the user asked for (stop, kill): no restart after it
+        self.exit_on_next: set[str] = set()
+        self.restarts: Any = None  # the RestartManager (berth.engine.containers.restart)
 
     # -- startup / shutdown --------------------------------------------------------------
     def recover(self) -> None:
-        """After a daemon (re)start: learn what happened while no daemon was running."""
-        running = {}
-        if self.shim.running():
-            running = {c["id"]: c for c in self.shim.request("list")["containers"]}
-            self._listen()
+        """After a daemon (re)start: learn what happened while no daemon was running.
+
+        With the monitor running: subscribe to its events first, then ask it
+        what runs (so an exit in between is not lost); a container recorded as
+        running that the monitor does not run exited meanwhile, and its
+        ``exit.json`` says how. Without the monitor (it was killed), the
+        containers recorded as running were orphaned: see :meth:`_reap_orphan`.
+        Containers that were waiting to restart when the daemon stopped become
+        exited again; the restart manager's ``boot()`` starts them. The exits
+        found get the usual after-exit handling (``die`` events, hooks,
+        ``AutoRemove``).
+        """
         with self.lock:
             for row in self.rows.values():
-                if row.state.get("Running") and row.id not in running:
-                    self._apply_exit(row, self._read_exit(row.id))
+                if row.state.get("Restarting"):
+                    self._stopped_restarting(row)
+            if self.shim.running():
+                self._listen()
+                running = {c["id"] for c in self.shim.request("list")["containers"]}
+                exited = self._reconcile(running)
+            else:
+                exited = self.recover_without_monitor()
+        for row, event in exited:
+            self._after_exit(row, event)
 
     def close(self) -> None:
         self._closing = True
@@ -166,6 +184,10 @@ class ContainerService:
         from berth.engine.containers.specgen import command_of
 
         command_of(config)  # "No command specified" at create, as Docker
+        from berth.engine.containers.specgen import rlimits
+
+        warnings: list[str] = []
+        rlimits(host_config, warnings)  # ulimits the host cannot give: clamped, with a warning
         cid = os.urandom(32).hex()
         with self.lock:
             taken = {r.name for r in self.rows.values()}
@@ -207,7 +229,7 @@ class ContainerService:
                 raise
             self.rows[cid] = row
         self._publish(row, "create")
-        return {"Id": cid, "Warnings": []}
+        return {"Id": cid, "Warnings": warnings}
 
     # -- start ---------------------------------------------------------------------------
     def start(self, ref: str) -> None:
@@ -217,6 +239,10 @@ class ContainerService:
                 raise NotModified(f"container {row.id} is already running")
             if row.state.get("Status") == "removing":
                 raise Conflict(f"container {row.id} is being removed")
+            # a start by the user: the restart policy counts and waits afresh
+            self.exit_on_next.discard(row.id)
+            row.restart_count = 0
+            row.extra = dict(row.extra or {}, manually_stopped=False)
             self._start(row)
         self._publish(row, "start")
 
@@ -227,6 +253,9 @@ class ContainerService:
         from berth.kernel.consts import MNT_DETACH
         from berth.kernel.syscalls import SYSCALLS
 
+        from berth.runtime.trace import trace
+
+        trace("engine: start")
         self.shim.ensure()
         self._listen()
         cdir = self.dir_of(row.id)
@@ -237,6 +266,7 @@ class ContainerService:
             for op in self.images.store.rootfs_mounts(image, cdir, rootfs):
                 fsmount.apply(op, SYSCALLS)
                 undo.callback(SYSCALLS.umount, op.target, MNT_DETACH)
+            trace("engine: rootfs mounted")
             inp = SpecInput(row.id, row.config, row.host_config)
             inp.rootfs = rootfs
             inp.container_dir = cdir
@@ -246,8 +276,10 @@ class ContainerService:
             self._namespace_modes(row, inp)
             if self.volumes is not None:
                 inp.volume_mounts = self.volumes.oci_mounts(row)
+            trace("engine: network ready")
             warnings: list[str] = []
             spec = generate(inp, warnings)
+            trace("engine: spec generated")
             bundle = os.path.join(cdir, "bundle")
             os.makedirs(bundle, exist_ok=True)
             with open(os.path.join(bundle, "config.json"), "w") as f:
@@ -265,6 +297,7 @@ class ContainerService:
                 unmount=[rootfs],
             )
             undo.pop_all()
+        trace("engine: started by the monitor")
         try:
             os.unlink(os.path.join(cdir, "exit.json"))
         except FileNotFoundError:
@@ -303,7 +336,7 @@ class ContainerService:
                 setattr(inp, attr, "host")
             elif mode.startswith("container:"):
                 other = self.find(mode.split(":", 1)[1])
-                if not other.state.get("Running"):
+                if not other.state.get("Running") or not other.state.get("Pid"):
                     raise Conflict(
                         f"cannot join the {kind} namespace of {other.name}: it is not running"
                     )
@@ -313,31 +346,140 @@ class ContainerService:
 
     # -- exits ---------------------------------------------------------------------------
     def _listen(self) -> None:
-        if self._listener is not None and self._listener.is_alive():
-            return
-        t = threading.Thread(target=self._listen_loop, name="monitor-events", daemon=True)
-        self._listener = t
-        t.start()
+        """Follow the monitor's exit events; subscribed when this returns."""
+        with self.lock:
+            if self._listener is not None and self._listener.is_alive():
+                return
+            sub = self.shim.stream("events")
+            t = threading.Thread(
+                target=self._listen_loop, args=(sub,), name="monitor-events", daemon=True
+            )
+            self._listener = t
+            t.start()
 
-    def _listen_loop(self) -> None:
+    def _listen_loop(self, sub: tuple[Any, bytes]) -> None:
+        from berth.engine.monitor.protocol import LineReader
+
         while not self._closing:
+            sock, rest = sub
             try:
-                for event in self.shim.events():
+                reader = LineReader(sock)
+                reader.buf = rest
+                while True:
+                    event = reader.line()
+                    if event is None:
+                        break
                     if event.get("event") == "exit":
                         self._on_exit(event)
             except Exception:
                 pass
+            finally:
+                sock.close()
             if self._closing:
                 return
-            time.sleep(0.2)
-            if not self.shim.running():
-                with self.lock:
-                    self.recover_without_monitor()
+            # the stream ended: the monitor is gone, or dropped us
+            time.sleep(0.1)
+            with self.lock:
+                if self.shim.running():
+                    try:
+                        sub = self.shim.stream("events")
+                        running = {c["id"] for c in self.shim.request("list")["containers"]}
+                    except Exception:
+                        continue
+                    exited = self._reconcile(running)
+                else:
+                    exited = self.recover_without_monitor()
+                    self._listener = None  # the next start spawns a monitor and listens again
+            for row, event in exited:
+                self._after_exit(row, event)
+            if self._listener is None:
+                return
 
-    def recover_without_monitor(self) -> None:
+    def _reconcile(self, running: set[str]) -> list[tuple[ContainerRow, dict[str, Any]]]:
+        """Rows recorded as running that the monitor does not run: exited (lock held)."""
+        out = []
         for row in self.rows.values():
-            if row.state.get("Running"):
-                self._apply_exit(row, self._read_exit(row.id))
+            st = row.state
+            if st.get("Running") and not st.get("Restarting") and row.id not in running:
+                event = self._read_exit(row.id)
+                self._apply_exit(row, event)
+                out.append((row, event))
+        return out
+
+    def recover_without_monitor(self) -> list[tuple[ContainerRow, dict[str, Any]]]:
+        """The monitor is gone: what it recorded, and the orphans it left (lock held)."""
+        out = []
+        for row in self.rows.values():
+            st = row.state
+            if not st.get("Running") or st.get("Restarting"):
+                continue
+            if os.path.exists(os.path.join(self.dir_of(row.id), "exit.json")):
+                event = self._read_exit(row.id)
+            else:
+                event = self._reap_orphan(row)
+            self._apply_exit(row, event)
+            out.append((row, event))
+        return out
+
+    def _reap_orphan(self, row: ContainerRow) -> dict[str, Any]:
+        """The monitor died while this container ran: end it, free what it held.
+
+        Nothing reaps the container's processes, holds their stdio, writes their
+        log or will record their exit any more, so berth does not adopt them:
+        it kills what is left through the runtime's state (every process of the
+        container's cgroup), removes the cgroup and the runtime state, unmounts
+        the rootfs, and records the exit as Docker does for a container it
+        lost: code 255, with ``State.Error`` saying why. The restart policy then
+        applies as after any exit.
+        """
+        from berth.errors import BerthError
+        from berth.kernel.consts import MNT_DETACH
+        from berth.kernel.syscalls import SYSCALLS
+        from berth.runtime.lifecycle import delete, open_cgroup_of
+        from berth.runtime.state import StateStore
+
+        store = StateStore(self.runtime_root)
+        oom = False
+        try:
+            cg = open_cgroup_of(store.load(row.id))
+            oom = bool(cg is not None and cg.oom_kills() > 0)
+        except BerthError:
+            pass
+        error = "the container monitor exited while the container ran; berth killed the container"
+        try:
+            delete(SYSCALLS, store, row.id, force=True)
+        except BerthError as e:
+            error += f" (cleaning up: {e})"
+        try:
+            SYSCALLS.umount(os.path.join(self.dir_of(row.id), "rootfs"), MNT_DETACH)
+        except BerthError:
+            pass  # not mounted
+        doc = {
+            "version": 1,
+            "id": row.id,
+            "pid": int(row.state.get("Pid") or 0),
+            "exit_code": 255,
+            "oom_killed": oom,
+            "started_at": str(row.state.get("StartedAt") or ""),
+            "finished_at": now(),
+            "error": error,
+        }
+        tmp = os.path.join(self.dir_of(row.id), "exit.json.tmp")
+        try:
+            with open(tmp, "w") as f:
+                f.write(jsonio.dumps(doc))
+            os.replace(tmp, os.path.join(self.dir_of(row.id), "exit.json"))
+        except OSError:
+            pass
+        return doc
+
+    def _stopped_restarting(self, row: ContainerRow) -> None:
+        """A container waiting to restart is exited again (lock held): stopped by the
+        user, or the daemon went away. A restart still scheduled finds it so and
+        does nothing."""
+        row.state.update(Status="exited", Running=False, Restarting=False, Pid=0)
+        self.store.save(row)
+        self.changed.notify_all()
 
     def _read_exit(self, cid: str) -> dict[str, Any]:
         try:
@@ -366,6 +508,7 @@ class ContainerService:
             ExitCode=int(event.get("exit_code", 255)),
             OOMKilled=bool(event.get("oom_killed")),
             FinishedAt=str(event.get("finished_at") or now()),
+            Error=str(event.get("error") or ""),
         )
         from berth.engine.containers import networking
 
@@ -398,9 +541,30 @@ class ContainerService:
         with self.lock:
             if not row.state.get("Running"):
                 raise Conflict(f"Cannot kill container: {ref}: container {row.id} is not running")
+            if sig == 9 or sig == self._stop_signal(row):
+                self.exit_on_next.add(row.id)  # no restart after this exit
+            self._mark_stopped_by_user(row)
+            restarting = bool(row.state.get("Restarting"))
+            if restarting:
+                self._stopped_restarting(row)
             pid = int(row.state["Pid"])
-        self._signal(pid, sig)
+        if not restarting:
+            self._signal(pid, sig)
         self._publish(row, "kill", {"signal": str(sig)})
+
+    def _mark_stopped_by_user(self, row: ContainerRow) -> None:
+        """``unless-stopped`` does not start it at daemon start (lock held)."""
+        row.extra = dict(row.extra or {}, manually_stopped=True)
+        self.store.save(row)
+
+    @staticmethod
+    def _stop_signal(row: ContainerRow) -> int:
+        from berth.kernel.consts import parse_signal
+
+        try:
+            return parse_signal(str(row.config.get("StopSignal") or "SIGTERM"))
+        except ValueError:
+            return 15
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:
@@ -421,15 +585,21 @@ class ContainerService:
         from berth.kernel.consts import parse_signal
 
         row = self.find(ref)
-        with self.lock:
-            if not row.state.get("Running"):
-                raise NotModified(f"container {row.id} is not running")
-            pid = int(row.state["Pid"])
         sig_name = signal or row.config.get("StopSignal") or "SIGTERM"
         try:
             sig = parse_signal(str(sig_name))
         except ValueError:
             raise InvalidArgument(f"Invalid signal: {sig_name}") from None
+        with self.lock:
+            if not row.state.get("Running"):
+                raise NotModified(f"container {row.id} is not running")
+            self.exit_on_next.add(row.id)  # no restart after this exit
+            self._mark_stopped_by_user(row)
+            if row.state.get("Restarting"):
+                self._stopped_restarting(row)
+                self._publish(row, "stop")
+                return
+            pid = int(row.state["Pid"])
         if timeout is None:
             timeout = row.config.get("StopTimeout")
             if timeout is None:
@@ -471,7 +641,7 @@ class ContainerService:
             raise InvalidArgument(f"invalid condition: {condition!r}")
         with self.lock:
             if condition == "not-running":
-                while row.state.get("Running"):
+                while row.state.get("Running") and not row.state.get("Restarting"):
                     self.changed.wait(1.0)
             elif condition == "next-exit":
                 finished = row.state.get("FinishedAt")
@@ -499,6 +669,10 @@ class ContainerService:
                 raise Conflict(f"Container {row.id} is not running")
             if row.state.get("Paused"):
                 raise Conflict(f"Container {row.id} is already paused")
+            if row.state.get("Restarting"):
+                raise Conflict(
+                    f"Container {row.id} is restarting, wait until the container is running"
+                )
             self._cgroup(row).freeze()
             row.state.update(Paused=True, Status="paused")
             self.store.save(row)
@@ -519,10 +693,16 @@ class ContainerService:
         row = self.find(ref)
         with self.lock:
             if row.state.get("Running") and not force:
+                what = "Stop the container before attempting removal or force remove"
+                if row.state.get("Paused"):
+                    what = "Unpause and then s" + what[1:]
                 raise Conflict(
-                    f"You cannot remove a running container {row.id}. Stop the container "
-                    "before attempting removal or force remove"
+                    f"You cannot remove a {row.state.get('Status', 'running')} container"
+                    f" {row.id}. {what}"
                 )
+            if row.state.get("Restarting"):
+                self._stopped_restarting(row)
+            self.exit_on_next.add(row.id)
             running = bool(row.state.get("Running"))
         if running:
             if row.state.get("Paused"):
@@ -547,6 +727,9 @@ class ContainerService:
             remove_tree(self.dir_of(row.id))
             self.store.delete(row.id)
             del self.rows[row.id]
+            self.exit_on_next.discard(row.id)
+            if self.restarts is not None:
+                self.restarts.forget(row.id)
             self.changed.notify_all()
         self._publish(row, "destroy")
 
