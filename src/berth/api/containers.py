@@ -65,6 +65,9 @@ def container_service(daemon: Daemon) -> ContainerService:
         if network is not None:
             network.start({r.id for r in svc.rows.values() if r.state.get("Running")})
             daemon.on_shutdown(network.close)
+        from berth.engine.containers.restart import RestartManager
+
+        svc.restarts = RestartManager(svc).install()
         svc.recover()
         daemon.on_shutdown(svc.close)
         return svc
@@ -101,9 +104,25 @@ def _network_manager(daemon: Daemon, db: Any) -> Any:
     )
 
 
+def boot(daemon: Daemon) -> None:
+    """At daemon start: reconcile with the monitor, then apply the restart policies.
+
+    An engine without containers skips it (and so does not set up networking
+    before a container needs it).
+    """
+    try:
+        if not os.listdir(os.path.join(daemon.config.data_root, "containers")):
+            return
+    except FileNotFoundError:
+        return
+    container_service(daemon).restarts.boot()
+
+
 def register(router: Router, daemon: Daemon) -> None:
     def svc() -> ContainerService:
         return container_service(daemon)
+
+    daemon.on_start(lambda: boot(daemon))
 
     def create(req: Request) -> object:
         body = req.json_object()

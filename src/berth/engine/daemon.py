@@ -85,6 +85,7 @@ class Daemon:
         self._info_providers: list[Callable[[dict[str, Any]], None]] = []
         self._df_providers: list[Callable[[dict[str, Any]], None]] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
+        self._start_hooks: list[Callable[[], None]] = []
         self._reload_hooks: list[Callable[[DaemonConfig], None]] = []
         self._db: Database | None = None
         self._facts: HostFacts | None = None
@@ -113,6 +114,11 @@ class Daemon:
 
     def on_shutdown(self, fn: Callable[[], None]) -> None:
         self._shutdown_hooks.append(fn)
+
+    def on_start(self, fn: Callable[[], None]) -> None:
+        """``fn()`` runs once when the API server listens, in a thread of its own
+        (recovery work: reconcile containers, apply restart policies)."""
+        self._start_hooks.append(fn)
 
     def on_reload(self, fn: Callable[[DaemonConfig], None]) -> None:
         self._reload_hooks.append(fn)
@@ -347,6 +353,10 @@ class Daemon:
             thread = threading.Thread(target=server.serve, name="accept", daemon=True)
             thread.start()
             stack.callback(self._stop_server, server, thread)
+            for hook in self._start_hooks:
+                threading.Thread(
+                    target=self._run_start_hook, args=(hook,), name="start-hook", daemon=True
+                ).start()
             log.info(
                 "berthd %s started (pid %d, API %s, root %s, exec root %s)",
                 BERTH_VERSION,
@@ -376,6 +386,13 @@ class Daemon:
         self.events.close()
         server.stop(float(self.config.shutdown_timeout))
         thread.join(5)
+
+    @staticmethod
+    def _run_start_hook(hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:
+            log.exception("start hook %r failed", hook)
 
     def _run_shutdown_hooks(self) -> None:
         for hook in reversed(self._shutdown_hooks):

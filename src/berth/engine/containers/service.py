@@ -252,7 +252,6 @@ class ContainerService:
         from berth.kernel import fsmount
         from berth.kernel.consts import MNT_DETACH
         from berth.kernel.syscalls import SYSCALLS
-
         from berth.runtime.trace import trace
 
         trace("engine: start")

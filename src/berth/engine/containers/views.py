@@ -91,6 +91,9 @@ def _status_text(row: ContainerRow) -> str:
     from berth.engine.containers.service import _rfc3339_to_unix
 
     st = row.state
+    if st.get("Restarting"):
+        ago = time.time() - _rfc3339_to_unix(str(st.get("FinishedAt")))
+        return f"Restarting ({st.get('ExitCode', 0)}) {human_duration(ago)} ago"
     if st.get("Running"):
         up = time.time() - _rfc3339_to_unix(str(st.get("StartedAt")))
         text = f"Up {human_duration(up)}"
