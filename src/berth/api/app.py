@@ -39,6 +39,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "berth.api.exec",
     "berth.api.container_ops",
     "berth.api.networks",
+    "berth.api.volumes",
+    "berth.api.container_fs",
 )
 
 NOT_FOUND = b'{"message":"page not found"}\n'

@@ -53,6 +53,9 @@ def container_service(daemon: Daemon) -> ContainerService:
         cfg = daemon.config
         db = Database(os.path.join(cfg.data_root, "berth.db"))
         network = _network_manager(daemon, db)
+        from berth.engine.volumes.service import VolumeService
+
+        volumes = VolumeService(cfg.data_root, cfg.exec_root, db, events=daemon.events)
         svc = ContainerService(
             cfg.data_root,
             cfg.exec_root,
@@ -61,7 +64,9 @@ def container_service(daemon: Daemon) -> ContainerService:
             network=network,
             events=daemon.events,
             cgroup_parent=cfg.cgroup_parent,
+            volumes=volumes,
         )
+        volumes.attach(svc)
         if network is not None:
             network.start({r.id for r in svc.rows.values() if r.state.get("Running")})
             daemon.on_shutdown(network.close)

@@ -53,6 +53,8 @@ _EXE = "berth.cli.cmd_exec"
 _STA = "berth.cli.cmd_stats"
 _OPS = "berth.cli.cmd_ops"
 _NET = "berth.cli.cmd_network"
+_VOL = "berth.cli.cmd_volume"
+_CP = "berth.cli.cmd_cp"
 
 MANAGEMENT: dict[str, Group] = {
     "container": Group(
@@ -62,8 +64,16 @@ MANAGEMENT: dict[str, Group] = {
                 f"{_EXE}:attach",
                 "Attach local standard input, output, and error streams to a running container",
             ),
+            "commit": Cmd(f"{_CP}:commit", "Create a new image from a container's changes"),
+            "cp": Cmd(
+                f"{_CP}:cp", "Copy files/folders between a container and the local filesystem"
+            ),
             "create": Cmd(f"{_CTR}:create", "Create a new container"),
+            "diff": Cmd(
+                f"{_CP}:diff", "Inspect changes to files or directories on a container's filesystem"
+            ),
             "exec": Cmd(f"{_EXE}:exec_", "Execute a command in a running container"),
+            "export": Cmd(f"{_CP}:export", "Export a container's filesystem as a tar archive"),
             "inspect": Cmd(
                 f"{_CTR}:inspect", "Display detailed information on one or more containers"
             ),
@@ -131,6 +141,18 @@ MANAGEMENT: dict[str, Group] = {
             "rm": Cmd(f"{_NET}:network_rm", "Remove one or more networks", ("remove",)),
         },
     ),
+    "volume": Group(
+        "Manage volumes",
+        {
+            "create": Cmd(f"{_VOL}:volume_create", "Create a volume"),
+            "inspect": Cmd(
+                f"{_VOL}:volume_inspect", "Display detailed information on one or more volumes"
+            ),
+            "ls": Cmd(f"{_VOL}:volume_ls", "List volumes", ("list",)),
+            "prune": Cmd(f"{_VOL}:volume_prune", "Remove unused local volumes"),
+            "rm": Cmd(f"{_VOL}:volume_rm", "Remove one or more volumes", ("remove",)),
+        },
+    ),
     "system": Group(
         "Manage berth",
         {
@@ -146,8 +168,14 @@ COMMANDS: dict[str, Cmd] = {
         f"{_EXE}:attach",
         "Attach local standard input, output, and error streams to a running container",
     ),
+    "commit": Cmd(f"{_CP}:commit", "Create a new image from a container's changes"),
+    "cp": Cmd(f"{_CP}:cp", "Copy files/folders between a container and the local filesystem"),
     "create": Cmd(f"{_CTR}:create", "Create a new container"),
+    "diff": Cmd(
+        f"{_CP}:diff", "Inspect changes to files or directories on a container's filesystem"
+    ),
     "exec": Cmd(f"{_EXE}:exec_", "Execute a command in a running container"),
+    "export": Cmd(f"{_CP}:export", "Export a container's filesystem as a tar archive"),
     "inspect": Cmd(f"{_CTR}:inspect", "Return low-level information on Docker objects"),
     "kill": Cmd(f"{_CTR}:kill", "Kill one or more running containers"),
     "logs": Cmd(f"{_CTR}:logs", "Fetch the logs of a container"),
