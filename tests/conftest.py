@@ -35,6 +35,7 @@ pytest_plugins = [
     "support.fixtures_images",
     "support.fixtures_network",
     "support.fixtures_engine",
+    "support.fixtures_lifecycle",
 ]
 
 KERNEL_DIRS = ("integration", "e2e", "reliability")
