@@ -207,6 +207,30 @@ def _env_item(item: str) -> list[str]:
     return [f"{item}={value}"] if value is not None else []
 
 
+_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    }
+)
+
+
+def parse_sysctl(text: str) -> tuple[str, str]:
+    """``--sysctl name=value``: only namespaced ones (the docker CLI's list and words)."""
+    name, eq, value = text.partition("=")
+    if eq and (name in _SYSCTLS or name.startswith(("net.", "fs.mqueue."))):
+        return name, value
+    raise InvalidArgument(
+        f'invalid argument "{text}" for "--sysctl" flag: sysctl \'{text}\' is not whitelisted'
+    )
+
+
 def parse_device(text: str) -> dict[str, str]:
     parts = text.split(":")
     host = parts[0]
@@ -440,12 +464,15 @@ def build(opts: Parsed, image: str, command: list[str]) -> tuple[dict[str, Any],
         ("IpcMode", "ipc"),
         ("PidMode", "pid"),
         ("UTSMode", "uts"),
-        ("UsernsMode", "userns"),
         ("CgroupnsMode", "cgroupns"),
     ):
         value = opts.get(flag)
         if value:
             hc[key] = value
+    if opts.userns:
+        if opts.userns.partition(":")[0] != "host":
+            raise InvalidArgument("--userns: invalid USER mode")
+        hc["UsernsMode"] = opts.userns
     if opts.shm_size:
         hc["ShmSize"] = ram_in_bytes(opts.shm_size)
     for key, flag, size in (
@@ -483,7 +510,7 @@ def build(opts: Parsed, image: str, command: list[str]) -> tuple[dict[str, Any],
     if opts.group_add:
         hc["GroupAdd"] = list(opts.group_add)
     if opts.sysctl:
-        hc["Sysctls"] = dict(s.partition("=")[::2] for s in opts.sysctl)
+        hc["Sysctls"] = dict(parse_sysctl(s) for s in opts.sysctl)
     if opts.time_offset:
         hc["TimeOffsets"] = parse_time_offset(opts.time_offset)
     if opts.init:

@@ -78,6 +78,7 @@ _HOST_TYPES: dict[str, tuple[type, ...]] = {
     "Mounts": (list,),
     "Init": (bool,),
     "CgroupParent": (str,),
+    "UsernsMode": (str,),
     "VolumesFrom": (list,),
 }
 
@@ -124,6 +125,11 @@ def validate_create(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     if body.get("NetworkingConfig"):
         config["NetworkingConfig"] = body["NetworkingConfig"]
+    userns = host_config.get("UsernsMode") or ""
+    if userns not in ("", "host"):
+        # berth has no daemon-wide user namespace remapping (dockerd's --userns-remap):
+        # containers run in the host's user namespace, which "host" asks for anyway
+        raise InvalidArgument(f"invalid userns mode: {userns}: berth supports only 'host'")
     for key in (
         "Memory",
         "MemorySwap",

@@ -194,33 +194,51 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> dict[str, Any]
     return {"uid": uid, "gid": gid or 0, "additionalGids": sorted(set(extra))}
 
 
-def capabilities(host_config: dict[str, Any]) -> list[str]:
+def host_capabilities() -> set[str]:
+    """The capabilities berthd can give a container: those in its own bounding set."""
+    from berth.kernel.consts import CAPABILITIES
+    from berth.runtime.process import last_cap
+
+    top = last_cap()
+    bits = -1
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("CapBnd:"):
+            bits = int(line.split()[1], 16)
+    return {n for n, v in CAPABILITIES.items() if v <= top and bits & (1 << v)}
+
+
+def capabilities(host_config: dict[str, Any], available: set[str] | None = None) -> list[str]:
+    """Docker's capability set: its 14 defaults, ``--cap-add``/``--cap-drop`` (``ALL``
+    too, Docker's precedence: add ALL beats drop ALL, an add beats a drop of the same
+    capability), or everything with ``--privileged``. "Everything" is what berthd
+    has (``available``, its bounding set): a capability it lacks cannot be given,
+    and asking for one by name is an error that says so."""
     from berth.kernel.consts import CAPABILITIES
 
+    have = host_capabilities() if available is None else available
+    every = [n for n in CAPABILITIES if n in have]
     if host_config.get("Privileged"):
-        from berth.runtime.process import last_cap
-
-        top = last_cap()
-        return [n for n, v in CAPABILITIES.items() if v <= top]
-    caps = list(DEFAULT_CAPS)
+        return every
     add = [_cap(c) for c in host_config.get("CapAdd") or []]
     drop = [_cap(c) for c in host_config.get("CapDrop") or []]
+    for c in add + drop:
+        if c != "ALL" and c not in CAPABILITIES:
+            raise InvalidArgument(f'unknown capability: "{c}"')
     if "ALL" in add:
-        caps = list(CAPABILITIES)
+        return [c for c in every if c not in drop]
     if "ALL" in drop:
-        caps = []
+        caps: list[str] = []
+    else:
+        caps = [c for c in DEFAULT_CAPS if c not in drop]
     for c in add:
-        if c != "ALL" and c not in caps:
-            if c not in CAPABILITIES:
-                raise InvalidArgument(f"unknown capability: {c!r}")
+        if c not in caps:
+            if c not in have:
+                raise InvalidArgument(
+                    f"cannot add {c}: berthd does not have it (it is not in the daemon's"
+                    " capability bounding set)"
+                )
             caps.append(c)
-    for c in drop:
-        if c != "ALL":
-            if c not in CAPABILITIES:
-                raise InvalidArgument(f"unknown capability: {c!r}")
-            if c in caps:
-                caps.remove(c)
-    return caps
+    return [c for c in caps if c in have]
 
 
 def _cap(name: str) -> str:
@@ -386,6 +404,48 @@ def devices(host_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
     return nodes, rules
 
 
+# /dev entries a privileged container does not take from the host: the runtime makes
+# them itself (ptmx, console) or they are mounts of their own
+_NOT_HOST_DEVICES = frozenset({"/dev/ptmx", "/dev/console"})
+_NOT_HOST_DEVICE_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
+
+
+def host_devices(top: str = "/dev") -> list[dict[str, Any]]:
+    """Every device node of the host (``--privileged`` gets them all, as in Docker)."""
+    import stat
+
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == top:
+            dirnames[:] = [d for d in dirnames if d not in _NOT_HOST_DEVICE_DIRS]
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if path in _NOT_HOST_DEVICES:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode):
+                kind = "c"
+            elif stat.S_ISBLK(st.st_mode):
+                kind = "b"
+            else:
+                continue
+            out.append(
+                {
+                    "type": kind,
+                    "path": path,
+                    "major": os.major(st.st_rdev),
+                    "minor": os.minor(st.st_rdev),
+                    "fileMode": st.st_mode & 0o777,
+                    "uid": st.st_uid,
+                    "gid": st.st_gid,
+                }
+            )
+    return out
+
+
 def _seccomp(host_config: dict[str, Any], caps: list[str]) -> dict[str, Any] | None:
     if host_config.get("Privileged"):
         return None
@@ -404,6 +464,45 @@ def _seccomp(host_config: dict[str, Any], caps: list[str]) -> dict[str, Any] | N
         return default_profile(caps).to_json()
     converted = docker_profile_to_oci(profile, caps)
     return converted.to_json() if converted is not None else None
+
+
+IPC_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    }
+)
+
+
+def check_sysctls(
+    sysctls: dict[str, Any], *, host_net: bool, host_ipc: bool, host_uts: bool
+) -> None:
+    """``--sysctl``: only what the container's own namespaces hold (runc's rules and
+    words): IPC ones and ``fs.mqueue.*`` need a private IPC namespace, ``net.*`` a
+    network namespace of its own, ``kernel.domainname`` a private UTS namespace;
+    anything else would change the host."""
+    for key in sysctls:
+        if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if host_ipc:
+                raise InvalidArgument(f'sysctl "{key}" is not allowed in the hosts ipc namespace')
+            continue
+        if key.startswith("net."):
+            if host_net:
+                raise InvalidArgument(f'sysctl "{key}" not allowed in host network namespace')
+            continue
+        if key == "kernel.domainname" and not host_uts:
+            continue
+        if key == "kernel.hostname" and not host_uts:
+            raise InvalidArgument(
+                f'sysctl "{key}" is not allowed as it conflicts with the OCI "hostname" field'
+            )
+        raise InvalidArgument(f'sysctl "{key}" is not in a separate kernel namespace')
 
 
 def no_new_privileges(host_config: dict[str, Any]) -> bool:
@@ -525,11 +624,20 @@ def generate(inp: SpecInput, warnings: list[str] | None = None) -> dict[str, Any
         linux["timeOffsets"] = {k: {"secs": int(v), "nanosecs": 0} for k, v in time_offsets.items()}
         namespaces.append({"type": "time"})
     nodes, rules = devices(hc)
+    if privileged:
+        given = {n["path"] for n in nodes}
+        nodes += [n for n in host_devices() if n["path"] not in given]
     if nodes:
         linux["devices"] = nodes
         linux["resources"]["devices"] += rules
     if hc.get("Sysctls"):
-        linux["sysctl"] = dict(hc["Sysctls"])
+        check_sysctls(
+            hc["Sysctls"],
+            host_net=inp.netns_path == "host",
+            host_ipc=inp.ipc_path == "host",
+            host_uts=inp.uts_path == "host",
+        )
+        linux["sysctl"] = {str(k): str(v) for k, v in hc["Sysctls"].items()}
     if not privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
