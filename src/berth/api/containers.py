@@ -154,10 +154,13 @@ def register(router: Router, daemon: Daemon) -> None:
         return out
 
     def inspect(req: Request) -> object:
+        from berth.api.exec import exec_service
         from berth.engine.containers.views import inspect as view
 
         s = svc()
-        return view(s.find(req.params["id"]), s.root)
+        doc = view(s.find(req.params["id"]), s.root)
+        doc["ExecIDs"] = exec_service(daemon).running_ids(doc["Id"]) or None
+        return doc
 
     def start(req: Request) -> object:
         svc().start(req.params["id"])

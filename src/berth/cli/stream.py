@@ -68,7 +68,7 @@ def copy_streams(
         import tty as ttymod
 
         saved = termios.tcgetattr(in_fd)
-        ttymod.setraw(in_fd)
+        ttymod.setraw(in_fd, termios.TCSANOW)  # as Docker: keep what was typed ahead
     path = resize_path or f"/containers/{cid}/resize"
     if tty and os.isatty(1):
         _resize(ctx, path, 1)

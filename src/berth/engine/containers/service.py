@@ -812,6 +812,7 @@ class ContainerService:
             stderr=stderr,
             wait=0 if row.state.get("Running") else 60,
         )
+        self._publish(row, "attach")  # as Docker: create, attach, start, die
         return sock, rest, bool(row.config.get("Tty"))
 
 
