@@ -462,10 +462,18 @@ class ExecService:
         self._publish(row, "exec_die", {"execID": rec.id, "exitCode": str(code)})
 
     # -- resize --------------------------------------------------------------------------
-    def resize(self, exec_id: str, height: int, width: int) -> None:
+    def resize(self, exec_id: str, height: int, width: int, timeout: float = 10.0) -> None:
+        """Set the exec's terminal size; waits (as Docker) for a start under way."""
         rec = self.get(exec_id)
-        if not rec.running or not rec.pid:
-            raise Conflict(f"exec {exec_id} is not running")
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while rec.running and not rec.pid and rec.exit_code is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.changed.wait(left)
+            if not rec.running or not rec.pid:
+                raise Conflict(f"exec {exec_id} is not running")
         if not rec.tty:
             return
         self.containers.shim.request(
