@@ -20,6 +20,7 @@ import resource  # imported here: after pivot_root the host's stdlib is out of r
 
 from berth.errors import CannotInvoke, CommandNotFound, InvalidArgument, KernelError
 from berth.kernel import consts as c
+from berth.runtime import trampoline  # imported here: needed after pivot_root
 from berth.runtime.paths import RESOLVE
 
 TYPE_CHECKING = False
@@ -270,7 +271,7 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
     if env_value(env, "HOME") is None:
         env = [*env, "HOME=" + home_of(p.uid)]
     try:
-        os.execve(program, p.args, _env_dict(env))
+        trampoline.execve(program, p.args, _env_dict(env))
     except OSError as e:
         import errno
 

@@ -165,3 +165,21 @@ def test_init_is_not_dumpable_while_waiting(runtime: RuntimeHandle) -> None:
         assert "State:" in f.read()
     runtime.run("delete", "-f", cid, check=True)
     time.sleep(0)
+
+
+def test_proc_self_exe_script_does_not_reach_the_host_interpreter(
+    runtime: RuntimeHandle, rootfs: Path
+) -> None:
+    # runc's CVE-2019-5736: a program "#!/proc/self/exe" used to run the runtime's own
+    # binary inside the container. berth's init execs through a sealed memfd trampoline.
+    script = rootfs / "evil.sh"
+    script.write_text("#!/proc/self/exe\nprint('the host interpreter ran in the container')\n")
+    script.chmod(0o755)
+    b = runtime.bundle(["/evil.sh"])
+    b.update(root={"path": str(rootfs), "readonly": False})
+    r = runtime.run("run", "--bundle", str(b.path), b.path.name)
+    assert "host interpreter ran" not in r.stdout
+    assert r.returncode == 126
+    # and a normal program sees its own binary as /proc/self/exe
+    r = runtime.container(["readlink", "/proc/self/exe"])
+    assert r.stdout == "/bin/busybox\n"
