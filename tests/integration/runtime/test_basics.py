@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,40 @@ def test_signal_dispositions_start_at_default(runtime: RuntimeHandle) -> None:
     r = runtime.container(["cat", "/proc/self/status"])
     assert int(status_field(r.stdout, "SigIgn"), 16) == 0
     assert int(status_field(r.stdout, "SigBlk"), 16) == 0
+
+
+def test_seccomp_from_the_spec(runtime: RuntimeHandle) -> None:
+    seccomp = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28},
+            {
+                "names": ["personality"],
+                "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}],
+            },
+        ],
+    }
+    r = runtime.container(
+        ["sh", "-c", "mkdir /tmp/x; grep Seccomp: /proc/self/status; echo done"],
+        linux={"seccomp": seccomp},
+    )
+    assert "No space left on device" in r.stderr  # errnoRet 28 = ENOSPC
+    assert "Seccomp:\t2" in r.stdout and "done" in r.stdout
+
+
+def test_domainname(runtime: RuntimeHandle) -> None:
+    r = runtime.container(["cat", "/proc/sys/kernel/domainname"], domainname="example.org")
+    assert r.stdout == "example.org\n"
+
+
+def test_json_error_log_for_conmon(runtime: RuntimeHandle, tmp_path: Path) -> None:
+    log = tmp_path / "runtime.log"
+    b = runtime.bundle(["nonexistent"])
+    r = runtime.run("--log", str(log), "--log-format", "json", "run", "-b", str(b.path), "x1")
+    assert r.returncode == 1
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error"
+    assert 'exec: "nonexistent": executable file not found in $PATH' in entry["msg"]
+    assert entry["time"].endswith("Z")
