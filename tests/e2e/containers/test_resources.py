@@ -195,6 +195,25 @@ def test_cgroup_limits_read_back(lc: Engine) -> None:
     ]
 
 
+def test_memory_options_read_back(lc: Engine) -> None:
+    out = run(
+        lc,
+        "-m",
+        "32m",
+        "--oom-kill-disable",
+        "--memory-swappiness",
+        "10",
+        "--cpuset-mems",
+        "0",
+        "busybox",
+        "sh",
+        "-c",
+        "cd /sys/fs/cgroup; head -1 memory/memory.oom_control; cat memory/memory.swappiness"
+        " cpuset/cpuset.mems",
+    )
+    assert out.splitlines() == ["oom_kill_disable 1", "10", "0"]
+
+
 def test_blkio_weight(lc: Engine) -> None:
     out = run(lc, "--blkio-weight", "300", "busybox", "ls", "/sys/fs/cgroup/blkio")
     names = out.split()

@@ -25,6 +25,23 @@ or ``AutoRemove`` applied; ``remove`` deletes its files and record.
 Thread safety: the API server calls in from many threads. ``self.lock``
 guards the table of containers; state changes of one container happen with
 it held, and waiters (``wait``) sleep on ``self.changed``.
+
+When berthd or the monitor goes away (:meth:`recover`, run when a daemon
+starts, and the event listener, when the monitor's stream ends):
+
+- berthd stopped or killed, monitor alive: containers keep running; exits
+  meanwhile are in ``exit.json``; the next daemon subscribes to the monitor's
+  events, then lists what it runs, and reconciles: exits are applied (with
+  ``die`` events, the restart policy and ``AutoRemove``), a container the
+  monitor runs but the database does not record as running (the daemon died
+  during its start) is adopted as running;
+- monitor killed: its containers are orphans (nothing reaps them, holds their
+  stdio or records their exit), so berth kills what is left of each through
+  the runtime's state (the processes of its cgroup), removes its cgroup and
+  runtime state, unmounts its rootfs, releases its network, and records exit
+  code 255 with ``State.Error`` saying why -- as Docker does with a container
+  whose shim is gone. The restart policy then applies; the next start spawns
+  a new monitor.
 """
 
 from __future__ import annotations
@@ -125,12 +142,35 @@ class ContainerService:
                     self._stopped_restarting(row)
             if self.shim.running():
                 self._listen()
-                running = {c["id"] for c in self.shim.request("list")["containers"]}
+                running = {c["id"]: c for c in self.shim.request("list")["containers"]}
                 exited = self._reconcile(running)
             else:
                 exited = self.recover_without_monitor()
+            self._unmount_stale_rootfs()
         for row, event in exited:
             self._after_exit(row, event)
+
+    def _unmount_stale_rootfs(self) -> None:
+        """A daemon that died half-way through a start may have left a stopped
+        container's rootfs mounted: unmount it (lock held)."""
+        from berth.errors import BerthError
+        from berth.kernel.consts import MNT_DETACH
+        from berth.kernel.syscalls import SYSCALLS
+
+        try:
+            with open("/proc/self/mountinfo") as f:
+                points = {line.split(" ", 5)[4] for line in f}
+        except OSError:
+            return
+        for row in self.rows.values():
+            if row.state.get("Running"):
+                continue
+            rootfs = os.path.join(self.dir_of(row.id), "rootfs")
+            for _ in range(8 if rootfs in points else 0):  # stacked by repeated starts
+                try:
+                    SYSCALLS.umount(rootfs, MNT_DETACH)
+                except BerthError:
+                    break
 
     def close(self) -> None:
         self._closing = True
@@ -382,7 +422,8 @@ class ContainerService:
                 if self.shim.running():
                     try:
                         sub = self.shim.stream("events")
-                        running = {c["id"] for c in self.shim.request("list")["containers"]}
+                        listed = self.shim.request("list")["containers"]
+                        running = {c["id"]: c for c in listed}
                     except Exception:
                         continue
                     exited = self._reconcile(running)
@@ -394,16 +435,59 @@ class ContainerService:
             if self._listener is None:
                 return
 
-    def _reconcile(self, running: set[str]) -> list[tuple[ContainerRow, dict[str, Any]]]:
-        """Rows recorded as running that the monitor does not run: exited (lock held)."""
+    def _reconcile(
+        self, running: dict[str, dict[str, Any]]
+    ) -> list[tuple[ContainerRow, dict[str, Any]]]:
+        """Make the rows agree with what the monitor runs (lock held).
+
+        A row recorded as running that the monitor does not run exited (its
+        ``exit.json`` says how; returned for the after-exit handling). A
+        container the monitor runs that its row does not record as running was
+        started by a daemon that died before it could save that: it is running
+        (adopted, with the monitor's pid and start time). A container the
+        monitor runs that the engine does not know at all is killed.
+        """
         out = []
         for row in self.rows.values():
             st = row.state
-            if st.get("Running") and not st.get("Restarting") and row.id not in running:
+            found = running.get(row.id)
+            if found is not None:
+                if not st.get("Running") or st.get("Restarting") or st.get("Pid") != found["pid"]:
+                    st.update(
+                        Status="running",
+                        Running=True,
+                        Paused=False,
+                        Restarting=False,
+                        Dead=False,
+                        Pid=int(found["pid"]),
+                        ExitCode=0,
+                        Error="",
+                        StartedAt=str(found.get("started_at") or now()),
+                    )
+                    self.store.save(row)
+                    self.changed.notify_all()
+            elif st.get("Running") and not st.get("Restarting"):
                 event = self._read_exit(row.id)
                 self._apply_exit(row, event)
                 out.append((row, event))
+        for cid in running:
+            if cid not in self.rows:
+                self._kill_stray(cid)
         return out
+
+    def _kill_stray(self, cid: str) -> None:
+        """A container the monitor runs that no row knows of: kill its processes (the
+        monitor reaps them and cleans up after it as after any exit)."""
+        from berth.errors import BerthError
+        from berth.runtime.lifecycle import open_cgroup_of
+        from berth.runtime.state import StateStore
+
+        try:
+            cg = open_cgroup_of(StateStore(self.runtime_root).load(cid))
+            if cg is not None:
+                cg.kill(9)
+        except BerthError:
+            pass
 
     def recover_without_monitor(self) -> list[tuple[ContainerRow, dict[str, Any]]]:
         """The monitor is gone: what it recorded, and the orphans it left (lock held)."""
