@@ -191,6 +191,8 @@ def test_namespace_modes(lc: Engine) -> None:
     their_ipc = os.readlink(f"/proc/{target_pid}/ns/ipc")
     out = run(lc, "--ipc", "container:target", "busybox", "readlink", "/proc/self/ns/ipc")
     assert out == their_ipc + "\n" and their_ipc != host_ipc
+    out = run(lc, "--uts", "container:target", "busybox", "hostname")
+    assert out == cid[:12] + "\n"  # the other container's hostname
     assert lc.run(["rm", "-f", "target"]).returncode == 0
     err = run(lc, "--pid", "container:target", "busybox", "true", code=125)
     assert "No such container: target" in err

@@ -224,6 +224,15 @@ def test_a_stop_while_waiting_cancels_the_restart() -> None:
     assert svc.started == []
 
 
+def test_a_policy_updated_to_no_while_waiting_cancels_the_restart() -> None:
+    svc, rm, scheduled = manager()
+    r = svc.rows["a"] = row("a", {"Name": "always"})
+    rm.on_exit(r, {})
+    r.host_config["RestartPolicy"] = {"Name": "no"}
+    scheduled.pop()[1]()
+    assert svc.started == [] and r.state["Status"] == "exited" and not r.state["Running"]
+
+
 def test_a_failed_restart_leaves_it_exited_with_the_error() -> None:
     svc, rm, scheduled = manager()
     r = svc.rows["a"] = row("a", {"Name": "always"}, ExitCode=3)

@@ -207,6 +207,11 @@ class RestartManager:
             row = svc.rows.get(cid)
             if row is None or not row.state.get("Restarting"):
                 return  # stopped, killed or removed while it waited
+            if Policy.of(row.host_config).name == "no":  # updated while it waited
+                row.state.update(Status="exited", Running=False, Restarting=False, Pid=0)
+                svc.store.save(row)
+                svc.changed.notify_all()
+                return
             try:
                 svc._start(row)
             except Exception as e:

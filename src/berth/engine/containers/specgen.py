@@ -651,7 +651,7 @@ def generate(inp: SpecInput, warnings: list[str] | None = None) -> dict[str, Any
         "mounts": mounts,
         "linux": linux,
     }
-    if inp.uts_path != "host":
+    if inp.uts_path is None:  # its own UTS namespace (a joined one keeps its names)
         spec["hostname"] = hostname
         if cfg.get("Domainname"):
             spec["domainname"] = cfg["Domainname"]
