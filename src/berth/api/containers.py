@@ -232,15 +232,32 @@ def register(router: Router, daemon: Daemon) -> None:
         return Stream(items, content_type=kind, separator=b"")
 
     def attach(req: Request) -> object:
+        from berth.api.detachkeys import DEFAULT, EscapeProxy, parse
+        from berth.errors import InvalidArgument
+
         s = svc()
         row = s.find(req.params["id"])
         stdin = req.arg_bool("stdin")
         stdout = req.arg_bool("stdout")
         stderr = req.arg_bool("stderr")
+        keys = req.arg("detachKeys") or ""
+        try:
+            sequence = parse(keys) if keys else DEFAULT
+        except InvalidArgument:
+            raise InvalidArgument(f"Invalid detach keys ({keys}) provided") from None
         sock, rest, tty = s.attach_stream(row.id, stdin, stdout, stderr)
+        # with a terminal the engine watches for the detach keys too, as Docker's does
+        proxy = EscapeProxy(sequence) if tty and stdin else None
 
         def run(conn: Hijacked) -> None:
-            _pump(conn, sock, rest, stdin)
+            from berth.api.hijack import pump
+
+            try:
+                how = pump(conn, sock, rest, stdin=stdin, proxy=proxy)
+            finally:
+                sock.close()
+            if how == "detached":
+                s._publish(row, "detach")
 
         return Hijack(run, RAW_STREAM if tty else MULTIPLEXED_STREAM)
 
@@ -258,39 +275,3 @@ def register(router: Router, daemon: Daemon) -> None:
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/attach", attach)
-
-
-def _pump(conn: Hijacked, shim: Any, rest: bytes, stdin: bool) -> None:
-    """Copy the monitor's stream to the client, and the client's input to the monitor."""
-    import select
-
-    try:
-        if rest:
-            conn.write(rest)
-        pending = conn.initial()
-        if pending and stdin:
-            shim.sendall(pending)
-        inputs = [shim] + ([conn.sock] if stdin else [])
-        while True:
-            ready, _, _ = select.select(inputs, [], [], 1.0)
-            if shim in ready:
-                data = shim.recv(65536)
-                if not data:
-                    break
-                conn.write(data)
-            if conn.sock in ready:
-                data = conn.sock.recv(65536)
-                if not data:
-                    inputs.remove(conn.sock)
-                    try:
-                        import socket
-
-                        shim.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
-                else:
-                    shim.sendall(data)
-    except OSError:
-        pass
-    finally:
-        shim.close()

@@ -23,8 +23,6 @@ from berth.api.response import MULTIPLEXED_STREAM, RAW_STREAM, Hijack, Response,
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from berth.api.request import Request
     from berth.api.router import Router
     from berth.api.server import Hijacked
@@ -91,10 +89,8 @@ def pump(svc: ExecService, rec: ExecRecord, conn: Hijacked) -> None:
     running. When the output ends (the process exited), wait for its exit
     code before closing, so that the client's ``GET /exec/{id}/json`` sees it.
     """
-    import select
-    import socket
-
     from berth.api.detachkeys import EscapeProxy, parse_or_default
+    from berth.api.hijack import pump as copy
     from berth.api.stdcopy import frame
     from berth.errors import BerthError
 
@@ -107,50 +103,11 @@ def pump(svc: ExecService, rec: ExecRecord, conn: Hijacked) -> None:
     proxy = None
     if rec.tty and rec.open_stdin:
         proxy = EscapeProxy(parse_or_default(rec.detach_keys))
-    detached = False
-
-    def forward(data: bytes) -> bool:
-        """Send client input on; False when the detach sequence ended the session."""
-        if proxy is not None:
-            data, done = proxy.feed(data)
-            if data:
-                shim.sendall(data)
-            return not done
-        shim.sendall(data)
-        return True
-
     try:
-        if rest:
-            conn.write(rest)
-        inputs: list[Any] = [shim]
-        if rec.open_stdin:
-            inputs.append(conn.sock)
-            pending = conn.initial()
-            if pending and not forward(pending):
-                detached = True
-        while not detached:
-            ready, _, _ = select.select(inputs, [], [], 1.0)
-            if shim in ready:
-                data = shim.recv(65536)
-                if not data:
-                    svc.wait_exit(rec)
-                    break
-                conn.write(data)
-            if conn.sock in ready:
-                data = conn.sock.recv(65536)
-                if data:
-                    detached = not forward(data)
-                    continue
-                inputs.remove(conn.sock)
-                if proxy is not None and proxy.held:
-                    shim.sendall(proxy.flush())
-                try:
-                    shim.shutdown(socket.SHUT_WR)  # the process's stdin ends
-                except OSError:
-                    pass
-    except OSError:
-        pass
+        how = copy(conn, shim, rest, stdin=rec.open_stdin, proxy=proxy)
     finally:
         shim.close()
-    if detached:
+    if how == "ended":
+        svc.wait_exit(rec)
+    elif how == "detached":
         svc.detached(rec)

@@ -384,8 +384,8 @@ class ExecService:
 
     def _started(self, rec: ExecRecord, pid: int) -> None:
         with self.lock:
-            if rec.running and rec.exit_code is None:
-                rec.pid = pid
+            if not rec.pid:
+                rec.pid = pid  # (its exit may have been reported already)
             self.changed.notify_all()
 
     def _failed(self, rec: ExecRecord, e: BaseException) -> None:
