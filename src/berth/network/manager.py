@@ -154,13 +154,14 @@ class NetworkManager(NetworkObjects, NetworkViews):
         """Remove everything berth's networking made: every sandbox, bridge and the
         table (the one this database says the engine installed)."""
         self.db.migrate(MIGRATIONS)
+        # every rule change below (a release that rebuilds the table) goes to that table
+        self.table = self._recorded_table() or self.table
         for row in self.db.query("SELECT container_id FROM sandboxes"):
             self.release(row["container_id"])
         self.host.settle()
         for row in self.db.query("SELECT bridge FROM networks"):
             self.host.delete_link(row["bridge"])
-        table = self._recorded_table() or self.table
-        self.host.nft(nftplan.delete_table(table), f"delete table ip {table}")
+        self.host.nft(nftplan.delete_table(self.table), f"delete table ip {self.table}")
 
     def _recorded_table(self) -> str:
         row = self.db.query_one("SELECT value FROM network_meta WHERE key = 'nft_table'")

@@ -266,10 +266,22 @@ def test_the_installed_table_is_recorded_and_uninstalled(tmp_path: Path) -> None
     )  # type: ignore[arg-type]
     second.start(set())
     assert "delete table ip berth_x" in host.scripts()[-2]
-    # teardown does not know the name: it removes the table the database recorded
+    second.setup(SandboxRequest(CID, ports=parse_port_specs(["8080:80"])))
+    # teardown does not know the name: it works on the table the database recorded,
+    # also when releasing a container rebuilds the rules (its elements were gone)
     third = NetworkManager(db, str(tmp_path / "run"), host=host, embedded_dns=False)  # type: ignore[arg-type]
+    real_nft = host.nft
+
+    def nft(script: str, what: str = "") -> str:
+        if script.startswith("delete element"):
+            raise KernelError("nft", what, 2)
+        return real_nft(script, what)
+
+    host.nft = nft  # type: ignore[method-assign]
     third.uninstall()
+    assert "table ip berth_y {" in host.scripts()[-2]  # the rebuild
     assert host.scripts()[-1] == "table ip berth_y {}\ndelete table ip berth_y\n"
+    assert not any("table ip berth {" in s for s in host.scripts())
     assert ("dellink", "berth0") in host.calls
     db.close()
 
