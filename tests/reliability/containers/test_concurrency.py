@@ -113,6 +113,30 @@ def test_twenty_runs_with_rm_and_ps(engine: Engine) -> None:
     assert ok(engine, "ps", "-aq") == ""
 
 
+def monitors(e: Engine) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"berth.engine.monitor.shim" in b" ".join(cmd) and e.exec_root.encode() in cmd:
+                out.append(int(entry))
+    return out
+
+
+def test_first_runs_at_once_share_one_monitor(engine: Engine) -> None:
+    """No monitor runs yet: concurrent attaches and starts must not spawn one each."""
+    assert monitors(engine) == []
+    procs = [cli(engine, "run", "--rm", "busybox", "echo", str(i)) for i in range(8)]
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=60)
+        assert (p.returncode, out) == (0, f"{i}\n"), err
+    assert len(monitors(engine)) == 1
+
+
 def test_daemon_killed_during_starts(engine: Engine) -> None:
     procs = [
         cli(engine, "run", "-d", "--name", f"c{i}", "busybox", "sleep", "60") for i in range(10)

@@ -94,10 +94,13 @@ class ShimClient:
     """berthd's side: starts the monitor when it is not running, sends requests."""
 
     def __init__(self, root: str, exec_root: str, python: str | None = None) -> None:
+        import threading
+
         self.root = root
         self.exec_root = exec_root
         self.path = os.path.join(exec_root, SOCKET_NAME)
         self.python = python
+        self._spawning = threading.Lock()  # one spawn at a time (concurrent starts, attaches)
 
     def _connect(self) -> socket.socket:
         import socket
@@ -124,15 +127,18 @@ class ShimClient:
             return
         from berth.engine.monitor.spawn import spawn
 
-        spawn(self.root, self.exec_root, self.python)
-        deadline = time.monotonic() + timeout
-        while not self.running():
-            if time.monotonic() > deadline:
-                log = os.path.join(self.exec_root, "shim.log")
-                raise errors.Unavailable(
-                    f"the container monitor did not start within {timeout:.0f}s; see {log}"
-                )
-            time.sleep(0.005)
+        with self._spawning:
+            if self.running():
+                return  # another thread started it meanwhile
+            spawn(self.root, self.exec_root, self.python)
+            deadline = time.monotonic() + timeout
+            while not self.running():
+                if time.monotonic() > deadline:
+                    log = os.path.join(self.exec_root, "shim.log")
+                    raise errors.Unavailable(
+                        f"the container monitor did not start within {timeout:.0f}s; see {log}"
+                    )
+                time.sleep(0.005)
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         fields["op"] = op

@@ -123,11 +123,21 @@ class Shim:
         self.wake_r, self.wake_w = socket.socketpair()
 
     # -- setup -------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self) -> bool:
+        """Listen; False when another monitor already serves this exec root."""
         from berth.kernel.syscalls import SYSCALLS
 
-        SYSCALLS.set_child_subreaper()
         os.makedirs(self.exec_root, exist_ok=True)
+        # one monitor per exec root: <exec-root>/shim.lock, held for the monitor's life
+        lock = os.open(
+            os.path.join(self.exec_root, "shim.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock)
+            return False
+        SYSCALLS.set_child_subreaper()
         path = os.path.join(self.exec_root, SOCKET_NAME)
         try:
             os.unlink(path)
@@ -149,6 +159,7 @@ class Shim:
         self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
         with open(os.path.join(self.exec_root, PID_NAME), "w") as f:
             f.write(str(os.getpid()))
+        return True
 
     def _on_term(self, *_: object) -> None:
         self.stopping = True
@@ -767,7 +778,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: shim --root DIR --exec-root DIR\n")
         return 2
     shim = Shim(p.root, p.exec_root)
-    shim.open()
+    if not shim.open():
+        return 0  # another monitor serves this exec root
     try:
         shim.serve()
     finally:
