@@ -312,3 +312,10 @@ def test_stop_signal_and_timeout(lc: Engine) -> None:
     assert r.returncode == 0
     assert lc.run(["stop", "-t", "0", "quick"]).returncode == 0
     assert json.loads(lc.run(["inspect", "quick"]).stdout)[0]["State"]["ExitCode"] == 137
+    # kill of a paused container: it is thawed to die, as in Docker
+    assert lc.run(["start", "quick"]).returncode == 0
+    assert lc.run(["pause", "quick"]).returncode == 0
+    assert lc.run(["kill", "quick"]).returncode == 0
+    assert lc.run(["wait", "quick"]).stdout == "137\n"
+    st = json.loads(lc.run(["inspect", "quick"]).stdout)[0]["State"]
+    assert (st["Status"], st["Paused"]) == ("exited", False)

@@ -624,15 +624,22 @@ class ContainerService:
         with self.lock:
             if not row.state.get("Running"):
                 raise Conflict(f"Cannot kill container: {ref}: container {row.id} is not running")
-            if sig == 9 or sig == self._stop_signal(row):
+            ending = sig == 9 or sig == self._stop_signal(row)
+            if ending:
                 self.exit_on_next.add(row.id)  # no restart after this exit
             self._mark_stopped_by_user(row)
             restarting = bool(row.state.get("Restarting"))
             if restarting:
                 self._stopped_restarting(row)
             pid = int(row.state["Pid"])
+            thaw = ending and bool(row.state.get("Paused"))
         if not restarting:
             self._signal(pid, sig)
+            if thaw:  # as Docker: a paused container killed is let run to its death
+                try:
+                    self._cgroup(row).thaw()
+                except Exception:
+                    pass
         self._publish(row, "kill", {"signal": str(sig)})
 
     def _mark_stopped_by_user(self, row: ContainerRow) -> None:
