@@ -204,6 +204,8 @@ class RestartManager:
             if self.pending.get(cid) is not token:
                 return
             del self.pending[cid]
+            if getattr(svc, "_closing", False):
+                return  # the daemon stops: the next one restarts it (boot)
             row = svc.rows.get(cid)
             if row is None or not row.state.get("Restarting"):
                 return  # stopped, killed or removed while it waited
