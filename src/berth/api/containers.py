@@ -28,6 +28,7 @@ from berth.api.response import MULTIPLEXED_STREAM, RAW_STREAM, Hijack, Stream, j
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from berth.api.request import Request
@@ -183,7 +184,22 @@ def register(router: Router, daemon: Daemon) -> None:
         return None
 
     def wait(req: Request) -> object:
-        return svc().wait(req.params["id"], req.arg("condition") or "not-running")
+        from berth.engine.containers.waiting import ExitWaiter
+
+        s = svc()
+        waiter = ExitWaiter(s, s.find(req.params["id"]), req.arg("condition") or "not-running")
+
+        def answer() -> Iterator[object]:
+            # the head goes out now (clients send start once they have it, as with
+            # Docker); heartbeats until then let the server notice a client gone
+            while True:
+                doc = waiter.wait(1.0)
+                if doc is not None:
+                    yield doc
+                    return
+                yield None
+
+        return Stream(answer())
 
     def remove(req: Request) -> object:
         svc().remove(req.params["id"], force=req.arg_bool("force"), volumes=req.arg_bool("v"))

@@ -383,7 +383,10 @@ def wait(ctx: Context, opts: Parsed) -> int:
     failed = 0
     for ref in opts.args:
         try:
-            ctx.print(str(ctx.client.post_json(f"/containers/{ref}/wait")["StatusCode"]))
+            answer = ctx.client.post_json(f"/containers/{ref}/wait")
+            if not isinstance(answer, dict):  # the daemon stopped while waiting
+                raise BerthError("error waiting for container: unexpected EOF")
+            ctx.print(str(answer["StatusCode"]))
         except BerthError as e:
             failed += 1
             ctx.err.write(f"Error response from daemon: {e}\n")

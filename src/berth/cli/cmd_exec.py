@@ -178,4 +178,6 @@ def attach(ctx: Context, opts: Parsed) -> int:
         sys.stderr.flush()
         raise BerthError("read escape sequence")
     answer = ctx.client.post_json(f"/containers/{cid}/wait")
+    if not isinstance(answer, dict):  # the daemon stopped while waiting
+        raise BerthError("error waiting for container: unexpected EOF")
     return int(answer.get("StatusCode") or 0)

@@ -60,8 +60,6 @@ def test_run_it_detaches_and_the_container_runs_on(engine: Engine) -> None:
     assert code == 0, err
     code, _, err = run(engine, "attach", "keep")
     assert (code, err) == (1, "You cannot attach to a paused container, unpause it first\n")
-    # (its end also ends the detached CLI's pending wait request, which would otherwise hold
-    # berthd's shutdown for its shutdown-timeout)
     assert run(engine, "rm", "-f", "keep")[0] == 0
 
 

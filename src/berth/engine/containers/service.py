@@ -726,24 +726,11 @@ class ContainerService:
         container) waits for an exit after the call, even of a container that
         has not started yet; ``removed`` (``docker run --rm``) for the removal.
         """
-        row = self.find(ref)
-        if condition not in ("not-running", "next-exit", "removed"):
-            raise InvalidArgument(f"invalid condition: {condition!r}")
-        with self.lock:
-            if condition == "not-running":
-                while row.state.get("Running") and not row.state.get("Restarting"):
-                    self.changed.wait(1.0)
-            elif condition == "next-exit":
-                finished = row.state.get("FinishedAt")
-                while row.state.get("Running") or row.state.get("FinishedAt") == finished:
-                    if row.id not in self.rows:
-                        break
-                    self.changed.wait(1.0)
-            else:
-                while row.id in self.rows:
-                    self.changed.wait(1.0)
-            code = int(row.state.get("ExitCode", 0))
-        return {"StatusCode": code, "Error": None}
+        from berth.engine.containers.waiting import ExitWaiter
+
+        answer = ExitWaiter(self, self.find(ref), condition).wait()
+        assert answer is not None
+        return answer
 
     # -- pause ---------------------------------------------------------------------------
     def _cgroup(self, row: ContainerRow) -> Any:
