@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 
 import pytest
 
 from berth.client.api import Client
 from berth.errors import InvalidArgument, NotFound
-from support.engine_daemon import Engine
+from support.engine_daemon import PYTHON, Engine
 
 
 def run(engine: Engine, *args: str) -> tuple[int, str, str]:
@@ -116,6 +118,24 @@ def test_stats_of_a_busy_container(engine: Engine) -> None:
         assert one["preread"] == "0001-01-01T00:00:00Z" and one["cpu_stats"]["online_cpus"] >= 1
         idle = c.get_json("/containers/idle/stats", {"stream": 0})
         assert idle["name"] == "/idle" and idle["memory_stats"] == {}
+    # streaming: the table is redrawn (screen cleared first) while the containers run
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "berth.cli.main", "stats", "--format", "{{.Name}} {{.PIDs}}"],
+        env=engine.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 20
+        while seen.count(b"busy 1\n") < 2:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(proc.stdout.fileno(), 4096)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert seen.startswith(b"\x1b[2J\x1b[H") and b"idle" not in seen
     r = docker(engine, "stats", "--no-stream", "busy")
     assert r.returncode == 0 and "busy" in r.stdout and "64MiB" in r.stdout, r.stderr
     run(engine, "rm", "-f", "busy")
