@@ -69,6 +69,11 @@ def test_exec_streams_exit_codes_and_environment(engine: Engine, tmp_path: objec
     assert code == 1 and "unable to find user nouser" in err
     code, _, err = run(engine, "exec", "nope", "true")
     assert code == 1 and "No such container: nope" in err
+    # the user is looked up inside the container's root: an absolute symlink there
+    # leads to the container's file, not the host's
+    swap = "echo alice:x:1234:1234::/:/bin/sh > /tmp/pw && ln -sf /tmp/pw /etc/passwd"
+    assert run(engine, "exec", "box", "sh", "-c", swap)[0] == 0
+    assert run(engine, "exec", "-u", "alice", "box", "id", "-u") == (0, "1234\n", "")
     assert run(engine, "stop", "-t", "0", "box")[0] == 0
     code, _, err = run(engine, "exec", "box", "true")
     assert code == 1 and f"container {cid} is not running" in err

@@ -223,6 +223,39 @@ def start_failure_code(e: BaseException) -> int:
     return 126
 
 
+MAX_ACCOUNT_FILE = 4 << 20  # bytes read of a container's /etc/passwd or /etc/group
+
+
+def read_in_root(rootfs: str, path: str) -> str:
+    """A regular file of the container, resolved inside its root (openat2
+    RESOLVE_IN_ROOT); "" when it is missing or not a regular file."""
+    import stat
+
+    from berth.errors import KernelError
+    from berth.kernel.syscalls import SYSCALLS
+    from berth.runtime.paths import open_in_root
+
+    try:
+        rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        fd = open_in_root(SYSCALLS, rootfd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except KernelError:
+        return ""
+    finally:
+        os.close(rootfd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        data = os.read(fd, MAX_ACCOUNT_FILE)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return data.decode(errors="replace")
+
+
 # -- the service ---------------------------------------------------------------------------
 
 
@@ -314,13 +347,24 @@ class ExecService:
         return {"Id": rec.id}
 
     def _resolve_user(self, row: ContainerRow, user: str) -> dict[str, Any]:
-        from berth.engine.containers.specgen import resolve_user
+        """``user[:group]`` from the running container's own /etc/passwd and /etc/group,
+        read inside its root (its symlinks cannot lead berthd to the host's files)."""
+        from berth.engine.containers.specgen import user_from_files
 
         rootfs = os.path.join(self.containers.dir_of(row.id), "rootfs")
+        passwd = read_in_root(rootfs, "/etc/passwd")
+        groups = read_in_root(rootfs, "/etc/group")
         try:
-            return resolve_user(rootfs, user, list(row.host_config.get("GroupAdd") or []))
+            return user_from_files(
+                passwd, groups, user, list(row.host_config.get("GroupAdd") or [])
+            )
         except BerthError as e:
             raise InvalidArgument(e.message) from None
+        except ValueError:
+            raise InvalidArgument(
+                f"unable to find user {user}: the container's /etc/passwd or /etc/group is"
+                " malformed"
+            ) from None
 
     # -- start -------------------------------------------------------------------------
     def prepare_start(

@@ -150,6 +150,11 @@ def resolve_user(rootfs: str, user: str, group_add: list[str]) -> dict[str, Any]
     """``user[:group]`` (names or numbers) -> OCI user, from the container's files."""
     passwd = _read(os.path.join(rootfs, "etc/passwd"))
     groups = _read(os.path.join(rootfs, "etc/group"))
+    return user_from_files(passwd, groups, user, group_add)
+
+
+def user_from_files(passwd: str, groups: str, user: str, group_add: list[str]) -> dict[str, Any]:
+    """:func:`resolve_user` on the texts of the container's /etc/passwd and /etc/group."""
     name, _, grp = (user or "0").partition(":")
     uid = gid = None
     username = None
