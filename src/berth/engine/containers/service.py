@@ -53,7 +53,7 @@ import time
 from berth import jsonio
 from berth.engine.containers import names as namegen
 from berth.engine.containers.store import ContainerRow, ContainerStore
-from berth.errors import Conflict, InvalidArgument, NotFound, NotModified
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -283,7 +283,23 @@ class ContainerService:
             self.exit_on_next.discard(row.id)
             row.restart_count = 0
             row.extra = dict(row.extra or {}, manually_stopped=False)
-            self._start(row)
+            failed: BerthError | None = None
+            try:
+                self._start(row)
+            except BerthError as e:
+                # as Docker: the error and its exit code stay on the container,
+                # and one that was to be removed when it exits is removed now
+                row.state.update(Error=str(e), ExitCode=int(getattr(e, "exit_code", 125) or 125))
+                self.store.save(row)
+                self.changed.notify_all()
+                failed = e
+        if failed is not None:
+            if row.host_config.get("AutoRemove"):
+                try:
+                    self.remove(row.id, force=True, volumes=True)
+                except BerthError:
+                    pass
+            raise failed
         self._publish(row, "start")
 
     def _start(self, row: ContainerRow) -> None:
