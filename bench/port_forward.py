@@ -1,26 +1,41 @@
-"""bench/port_forward: throughput through a published port vs. straight at the container.
+"""bench/port_forward: throughput through a published port vs. straight at the container,
+through the engine.
 
-Sets up berth's networking (its own nft table and bridge), gives a
-"container" network namespace a published port (``-p HOSTPORT:80``), starts
-``busybox httpd`` inside it, and runs ``wrk`` alternately
+    sudo bench/port_forward [--seconds 2] [--rounds 9] [--sizes 1024,262144] [--starts 20]
 
-- through the published port: ``http://127.0.0.1:HOSTPORT/`` and
-  ``http://192.0.2.2:HOSTPORT/`` (kernel DNAT; no proxy process), and
-- directly at the container: ``http://CONTAINER_IP:80/``,
+Starts a berthd of its own (temporary directories, busybox loaded, debug log),
+runs one ``busybox httpd`` container per path, each published with
+``-p HOSTPORT:80`` (the files it serves are made inside it), and runs ``wrk``
+against them in shuffled rounds:
 
-then prints requests/s and transfer/s of each and the ratio (goal >= 0.95).
-It also times berth's per-container network setup + teardown (what
-``berth run --rm busybox true`` spends on networking) for the default
-bridge, the default bridge with a published port, a user-defined network
-(embedded DNS) and ``--network none``.
+- ``http://127.0.0.1:HOSTPORT/`` and ``http://HOSTIP:HOSTPORT/`` -- the
+  published port: kernel DNAT from berth's nft table, no proxy process;
+- ``http://CONTAINER_IP:80/`` -- straight at the container (no NAT);
+- the same at a second, identical container: a control that shows how far
+  apart two identical paths measure on this machine (the noise floor).
 
-Run as root: ``bench/port_forward [--seconds 5] [--rounds 3] [--starts 30]``.
-Everything it creates is removed at the end, and ip_forward is restored.
+It prints requests/s and MB/s (medians) and each path's ratio to the direct
+one (goal >= 0.95). busybox httpd closes every connection after one
+request, so the small files measure the per-connection cost of a path.
+
+Then it times what ``berth run --rm busybox true`` spends on networking: the
+wall time of the whole run for ``--network none``, the default bridge,
+``-p 80`` and a user-defined network (embedded DNS), and berthd's own
+measure of network setup and release (the ``network setup of``/``network
+release of`` lines of its debug log). Medians of ``--starts`` runs each.
+
+Holds the kernel-test lock while it runs (so that no test sees its bridge);
+sets ``net.ipv4.tcp_tw_reuse=1`` meanwhile (wrk's TIME_WAIT sockets would
+otherwise slow down every path but the loopback one); at the end berthd is
+stopped by PID, the engine torn down (``berth.engine.teardown``) and the
+sysctls put back.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import random
 import re
@@ -35,23 +50,103 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
+PY = os.path.join(ROOT, ".venv", "bin", "python")
+BERTHD = os.path.join(ROOT, ".venv", "bin", "berthd")
+BERTH = os.path.join(ROOT, ".venv", "bin", "berth")
+LOCK = "/run/lock/berth-kernel-tests.lock"
+# put back at the end: ip_forward (berthd turns it on), tcp_tw_reuse (see below)
+SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/tcp_tw_reuse")
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 
-from berth.network.manager import NetworkManager  # noqa: E402
-from berth.network.portspec import parse_port_specs  # noqa: E402
-from berth.network.sandbox import SandboxRequest  # noqa: E402
-from berth.store.db import Database  # noqa: E402
 
-TABLE, BRIDGE = "berthbench", "bb0"
-SYSCTLS = ("net/ipv4/ip_forward",)
+def host_ip() -> str:
+    out = subprocess.run(
+        ["ip", "-4", "-o", "route", "get", "192.0.2.123"], capture_output=True, text=True
+    ).stdout.split()
+    return out[out.index("src") + 1] if "src" in out else "192.0.2.2"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return int(s.getsockname()[1])
 
 
-def _wait_http(host: str, port: int, timeout: float = 5.0) -> None:
+class Engine:
+    """berthd on temporary directories, with busybox loaded and a debug log."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.root = os.path.join(base, "root")
+        self.exec_root = os.path.join(base, "run")
+        self.sock = os.path.join(self.exec_root, "berth.sock")
+        self.log_path = os.path.join(base, "berthd.log")
+        self.env = dict(os.environ, BERTH_HOST=f"unix://{self.sock}", BERTH_NO_AUTOSTART="1")
+        self.env.pop("DOCKER_HOST", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from berth.images import mkimage
+        from berth.images.store import ImageStore
+
+        with ImageStore(self.root) as store:
+            mkimage.build("busybox", store, mkimage.default_cache(), None, 1, False)
+        config = os.path.join(self.base, "daemon.json")
+        with open(config, "w") as f:
+            json.dump({"debug": True}, f)
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    BERTHD,
+                    "--data-root",
+                    self.root,
+                    "--exec-root",
+                    self.exec_root,
+                    "--config-file",
+                    config,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(self.sock)
+                    return
+                except OSError:
+                    time.sleep(0.05)
+        raise SystemExit(f"berthd did not answer; see {self.log_path}")
+
+    def berth(self, *args: str, check: bool = True) -> str:
+        r = subprocess.run(
+            [BERTH, *args], env=self.env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if check and r.returncode != 0:
+            raise SystemExit(f"berth {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r.stdout
+
+    def log(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        from berth.engine.teardown import teardown
+
+        for note in teardown(self.root, self.exec_root):
+            print(f"  teardown: {note}", file=sys.stderr)
+
+
+def wait_http(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -60,14 +155,12 @@ def _wait_http(host: str, port: int, timeout: float = 5.0) -> None:
                 if s.recv(16).startswith(b"HTTP/"):
                     return
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"httpd did not answer at {host}:{port}")
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"httpd did not answer at {host}:{port}")
 
 
-_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}
-
-
-def _wrk(url: str, seconds: int, threads: int, conns: int) -> tuple[float, float]:
+def wrk(url: str, seconds: int, threads: int, conns: int) -> tuple[float, float]:
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", url],
         capture_output=True,
@@ -82,151 +175,165 @@ def _wrk(url: str, seconds: int, threads: int, conns: int) -> tuple[float, float
     return rps, bps
 
 
-def _time_starts(nm: NetworkManager, n: int) -> dict[str, tuple[float, float]]:
-    """Median (setup ms, teardown ms) per kind of container network."""
+def throughput(e: Engine, args: argparse.Namespace, sizes: list[int]) -> None:
+    me = args.host_ip or host_ip()
+    # One container per path, each with its own httpd: the server-side TIME_WAIT
+    # sockets of one path must not meet the SYNs of another (a NAT'd client reusing
+    # a 4-tuple with other TCP timestamps gets its SYN dropped). No TIME_WAIT
+    # buckets in the containers (busybox httpd closes every connection first).
+    make = "; ".join(f"head -c {n} /dev/zero > /www/{n}.bin" for n in sizes)
+    paths = ["published 127.0.0.1", f"published {me}", "direct container IP"]
+    if not args.no_control:  # the same path twice: how far apart identical paths measure
+        paths.append("direct, 2nd container (control)")
+    targets: dict[str, str] = {}
+    for label in paths:
+        port = free_port()
+        cid = e.berth(
+            "run",
+            "-d",
+            "-p",
+            f"{port}:80",
+            "--sysctl",
+            "net.ipv4.tcp_max_tw_buckets=0",
+            "busybox",
+            "sh",
+            "-c",
+            f"mkdir /www; {make}; exec httpd -f -p 80 -h /www",
+        ).strip()
+        ip = json.loads(e.berth("inspect", cid))[0]["NetworkSettings"]["IPAddress"]
+        host = {paths[0]: f"127.0.0.1:{port}", paths[1]: f"{me}:{port}"}.get(label, f"{ip}:80")
+        wait_http(*host.split(":"))  # type: ignore[arg-type]
+        targets[label] = f"http://{host}"
+    print(
+        f"\n### published port vs. container IP through berthd (wrk -t{args.threads} "
+        f"-c{args.connections} -d{args.seconds}s, {args.rounds} rounds, each path once per "
+        "round in shuffled order; busybox httpd: one connection per request)\n"
+    )
+    print(
+        "Medians over the rounds; the ratio is the median of each round's own ratio to the "
+        "direct path (paired, so that load from elsewhere on the machine cancels out), "
+        "with its min-max.\n"
+    )
+    print("| file | path | requests/s | MB/s | ratio to direct | ratio min-max |")
+    print("|---:|---|---:|---:|---:|---|")
+    for size in sizes:
+        results: dict[str, list[tuple[float, float]]] = {k: [] for k in targets}
+        for _ in range(args.rounds):
+            order = list(targets)
+            random.shuffle(order)
+            for label in order:
+                url = f"{targets[label]}/{size}.bin"
+                results[label].append(wrk(url, args.seconds, args.threads, args.connections))
+        direct = [r for r, _ in results["direct container IP"]]
+        for label in targets:
+            rps = statistics.median(r for r, _ in results[label])
+            bps = statistics.median(b for _, b in results[label])
+            ratios = [r / d for (r, _), d in zip(results[label], direct, strict=True)]
+            print(
+                f"| {size} | {label} | {rps:.0f} | {bps / 1e6:.2f} | "
+                f"{statistics.median(ratios):.3f} | {min(ratios):.2f}-{max(ratios):.2f} |"
+            )
+    e.berth("rm", "-f", *e.berth("ps", "-aq").split())
+
+
+_SETUP = re.compile(r"network setup of (\w+) \(([^,]+),.*?\): ([\d.]+) ms")
+_RELEASE = re.compile(r"network release of (\w+): ([\d.]+) ms")
+
+
+def starts(e: Engine, n: int) -> None:
+    e.berth("network", "create", "benchnet")
     kinds = {
-        "bridge": {},
-        "bridge -p 80": {"ports": parse_port_specs(["80"])},
-        "user network (DNS)": {"network": "benchnet"},
-        "none": {"network": "none"},
+        "--network none": ["--network", "none"],
+        "default bridge": [],
+        "bridge -p 80": ["-p", "80"],
+        "user network (DNS)": ["--network", "benchnet"],
     }
-    out = {}
-    for label, kw in kinds.items():
-        ups, downs = [], []
-        for i in range(n):
-            cid = f"{i:04d}" + os.urandom(30).hex()
+    wall: dict[str, list[float]] = {k: [] for k in kinds}
+    ids: dict[str, list[str]] = {k: [] for k in kinds}
+    for _ in range(2):  # warm up
+        e.berth("run", "--rm", "busybox", "true")
+    for _ in range(n):
+        for label, flags in kinds.items():
             t0 = time.perf_counter()
-            nm.setup(SandboxRequest(cid, name=f"c{i}", **kw))  # type: ignore[arg-type]
-            t1 = time.perf_counter()
-            nm.release(cid)
-            t2 = time.perf_counter()
-            ups.append((t1 - t0) * 1e3)
-            downs.append((t2 - t1) * 1e3)
-        out[label] = (statistics.median(ups), statistics.median(downs))
-    return out
+            cid = e.berth("run", "-d", *flags, "busybox", "true").strip()
+            e.berth("wait", cid)
+            e.berth("rm", cid)
+            wall[label].append((time.perf_counter() - t0) * 1e3)
+            ids[label].append(cid[:12])
+    setup = {m.group(1): float(m.group(3)) for m in _SETUP.finditer(e.log())}
+    release: dict[str, float] = {}
+    for m in _RELEASE.finditer(e.log()):  # exit, then rm (a no-op): the first counts
+        release.setdefault(m.group(1), float(m.group(2)))
+    print(
+        f"\n### network setup + release per container, from berthd's debug log "
+        f"(medians of {n}; 'run' is the whole `run -d` + `wait` + `rm` from the CLI)\n"
+    )
+    print("| network | setup ms | release ms | setup + release ms | run ms |")
+    print("|---|---:|---:|---:|---:|")
+    for label in kinds:
+        ups = [setup[c] for c in ids[label] if c in setup]
+        downs = [release[c] for c in ids[label] if c in release]
+        up = statistics.median(ups) if ups else 0.0
+        down = statistics.median(downs) if downs else 0.0
+        print(
+            f"| {label} | {up:.2f} | {down:.2f} | {up + down:.2f} | "
+            f"{statistics.median(wall[label]):.1f} |"
+        )
+    e.berth("network", "rm", "benchnet")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=int, default=5, help="wrk duration of each run")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=2, help="wrk duration of each run")
+    ap.add_argument("--rounds", type=int, default=9, help="rounds (all paths in each)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--sizes", default="1024,262144", help="bytes of the served files")
+    ap.add_argument("--starts", type=int, default=20, help="containers per setup-timing kind")
+    ap.add_argument("--host-ip", default="", help="the host's own address (default: eth0's)")
+    ap.add_argument("--skip-wrk", action="store_true", help="only the setup timing")
     ap.add_argument(
-        "--sizes", default="1024,262144", help="bytes of the served files (comma-separated)"
+        "--no-control", action="store_true", help="no second direct container (noise floor)"
     )
-    ap.add_argument("--starts", type=int, default=30, help="containers per setup-timing kind")
-    ap.add_argument("--host-ip", default="192.0.2.2", help="the host's own address to test")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/port_forward: run as root", file=sys.stderr)
         return 1
-    for tool in ("wrk", "busybox"):
-        if shutil.which(tool) is None:
-            print(f"bench/port_forward: {tool} is missing (scripts/setup installs it)")
-            return 1
-
+    if shutil.which("wrk") is None:
+        print("bench/port_forward: wrk is missing (scripts/setup installs it)", file=sys.stderr)
+        return 1
+    sizes = [int(x) for x in args.sizes.split(",")]
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    lock = open(LOCK, "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     saved = {}
     for name in SYSCTLS:
         with open(f"/proc/sys/{name}") as f:
-            saved[name] = f.read().strip()
-    tmp = tempfile.mkdtemp(prefix="berth-bench-net-")
-    www = os.path.join(tmp, "www")
-    os.makedirs(www)
-    sizes = [int(x) for x in args.sizes.split(",")]
-    for size in sizes:
-        with open(os.path.join(www, f"{size}.bin"), "wb") as f:
-            f.write(b"x" * size)
-    db = Database(os.path.join(tmp, "berth.db"))
-    nm = NetworkManager(db, os.path.join(tmp, "run"), table=TABLE, default_bridge=BRIDGE)
-    httpds: list[subprocess.Popen[bytes]] = []
-    cids: list[str] = []
+            saved[name] = f.read()
+    # wrk is the active closer of most connections, so each run leaves thousands of
+    # TIME_WAIT sockets towards its target for 60 s, and the next run to that target
+    # searches longer and longer for a free port. Linux reuses them (tcp_tw_reuse=2, the
+    # default) only towards loopback addresses: the 127.0.0.1 path was up to 5x faster
+    # than the others for that reason alone. Reuse for all paths alike while we measure.
+    with open("/proc/sys/net/ipv4/tcp_tw_reuse", "w") as f:
+        f.write("1")
+    base = tempfile.mkdtemp(prefix="bpf", dir="/tmp")  # short: unix socket paths
+    e = Engine(base)
     try:
-        nm.start(set())
-        nm.create_network("benchnet")
-        # One "container" per path, each with its own httpd: the server-side
-        # TIME_WAIT sockets of one path must not meet the SYNs of another (a NAT'd
-        # client reusing a 4-tuple with other TCP timestamps gets its SYN dropped).
-        paths = ["published 127.0.0.1", f"published {args.host_ip}", "direct container IP"]
-        targets: dict[str, str] = {}
-        for label in paths:
-            port = _free_port()
-            cid = os.urandom(32).hex()
-            sb = nm.setup(SandboxRequest(cid, ports=parse_port_specs([f"{port}:80"])))
-            cids.append(cid)
-            ip = sb.settings["IPAddress"]
-            # busybox httpd closes every connection first: at wrk's rate its TIME_WAIT
-            # sockets meet reused client ports, and a NAT'ed SYN with other TCP
-            # timestamps is dropped as old (1 s retransmit) -- an artifact of the
-            # server, not of the path. No TIME_WAIT buckets in the benchmark's netns.
-            subprocess.run(
-                ["nsenter", f"--net={sb.netns}", "sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=0"],
-                check=True,
-            )
-            httpds.append(
-                subprocess.Popen(
-                    [
-                        "nsenter",
-                        f"--net={sb.netns}",
-                        "busybox",
-                        "httpd",
-                        "-f",
-                        "-p",
-                        "80",
-                        "-h",
-                        www,
-                    ]
-                )
-            )
-            _wait_http(ip, 80)
-            host = {paths[0]: f"127.0.0.1:{port}", paths[1]: f"{args.host_ip}:{port}"}
-            targets[label] = f"http://{host.get(label, f'{ip}:80')}"
-        print(
-            f"\n### port forwarding (wrk -t{args.threads} -c{args.connections} "
-            f"-d{args.seconds}s, {args.rounds} rounds in shuffled order, medians; "
-            "busybox httpd: one connection per request)\n"
-        )
-        print("| file | path | requests/s | MB/s | ratio to direct |")
-        print("|---:|---|---:|---:|---:|")
-        for size in sizes:
-            results: dict[str, list[tuple[float, float]]] = {k: [] for k in targets}
-            for _ in range(args.rounds):
-                order = list(targets)
-                random.shuffle(order)
-                for label in order:
-                    url = f"{targets[label]}/{size}.bin"
-                    results[label].append(_wrk(url, args.seconds, args.threads, args.connections))
-            direct = statistics.median(r for r, _ in results["direct container IP"])
-            for label in targets:
-                rps = statistics.median(r for r, _ in results[label])
-                bps = statistics.median(b for _, b in results[label])
-                print(f"| {size} | {label} | {rps:.0f} | {bps / 1e6:.2f} | {rps / direct:.3f} |")
-        for p in httpds:
-            p.send_signal(signal.SIGTERM)
-            p.wait()
-        httpds.clear()
-        for cid in cids:
-            nm.release(cid)
-        cids.clear()
-
-        print(f"\n### network setup + teardown per container (median of {args.starts})\n")
-        print("| kind | setup ms | teardown ms | total ms |")
-        print("|---|---:|---:|---:|")
-        for label, (up, down) in _time_starts(nm, args.starts).items():
-            print(f"| {label} | {up:.2f} | {down:.2f} | {up + down:.2f} |")
+        e.start()
+        if not args.skip_wrk:
+            throughput(e, args, sizes)
+        starts(e, args.starts)
     finally:
-        for p in httpds:
-            p.kill()
-            p.wait()
         try:
-            nm.uninstall()
+            e.stop()
         finally:
-            nm.close()
-            db.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
             for name, value in saved.items():
                 with open(f"/proc/sys/{name}", "w") as f:
                     f.write(value)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
     return 0
 
 

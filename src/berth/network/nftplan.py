@@ -9,14 +9,21 @@ another table (docker's iptables-nft rules may sit beside it)::
     map pub_any          proto . port            : container ip . port   (-p PORT:PORT)
     map pub_addr         host ip . proto . port  : container ip . port   (-p IP:PORT:PORT)
 
-    prerouting  (nat, dstnat)   traffic from elsewhere to a local address: DNAT by the maps
+    prerouting  (nat, dstnat)   traffic from elsewhere to a local address: jump published
     output      (nat, -100)     the host's own traffic (127.0.0.1, 192.0.2.2, ...): same
+    published   (regular)       DNAT by the maps (one fib lookup per new connection)
     postrouting (nat, srcnat)   masquerade: 127/8 into a bridge (needs route_localnet),
                                 DNAT'ed container traffic back into a bridge (hairpin),
                                 berth subnets leaving by a non-berth interface (outbound)
-    forward     (filter)        --internal bridges: nothing in or out but their own;
-                                other bridges: no traffic between two networks unless
-                                DNAT'ed to a published port
+    forward     (filter)        packets of established connections: accepted at once
+                                (the checks below run once per connection, not per
+                                packet); --internal bridges: nothing in or out but their
+                                own; other bridges: no traffic between two networks
+                                unless DNAT'ed to a published port
+
+NAT chains see only the first packet of a connection (conntrack applies the
+binding to the rest), so a published port costs a fib lookup and two map
+lookups per connection, and nothing per packet but the address rewrite.
 
 A network change rewrites the table in one transaction (:func:`ruleset`:
 create-if-missing, delete, re-create with every element); a container's
@@ -25,7 +32,7 @@ ports are element adds and deletes (:func:`add_ports`, :func:`delete_ports`).
 
 from __future__ import annotations
 
-SCHEMA = 1  # the layout above; bump when the table's shape changes
+SCHEMA = 2  # the layout above; bump when the table's shape changes (2: published, established)
 
 
 class NetRule:
@@ -78,10 +85,7 @@ def _elements(items: list[str]) -> str:
     return f"\t\telements = {{ {', '.join(items)} }}\n" if items else ""
 
 
-_DNAT = (
-    "\t\tfib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @pub_addr\n"
-    "\t\tfib daddr type local dnat ip to meta l4proto . th dport map @pub_any\n"
-)
+_TO_PUBLISHED = "\t\tfib daddr type local jump published\n"
 
 
 def ruleset(table: str, networks: list[NetRule], ports: list[PortRule]) -> str:
@@ -90,7 +94,7 @@ def ruleset(table: str, networks: list[NetRule], ports: list[PortRule]) -> str:
     masq = [n.subnet for n in networks if not n.internal]
     any_ports = [p.element() for p in ports if not p.host_ip]
     addr_ports = [p.element() for p in ports if p.host_ip]
-    forward: list[str] = []
+    forward: list[str] = ["\t\tct state established,related accept\n"]
     for n in networks:
         b = _quote(n.bridge)
         if n.internal:
@@ -112,10 +116,14 @@ def ruleset(table: str, networks: list[NetRule], ports: list[PortRule]) -> str:
         "\tmap pub_addr {\n"
         "\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n"
         f"{_elements(addr_ports)}\t}}\n"
+        "\tchain published {\n"
+        "\t\tdnat ip to ip daddr . meta l4proto . th dport map @pub_addr\n"
+        "\t\tdnat ip to meta l4proto . th dport map @pub_any\n"
+        "\t}\n"
         "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        f"{_DNAT}\t}}\n"
+        f"{_TO_PUBLISHED}\t}}\n"
         "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
-        f"{_DNAT}\t}}\n"
+        f"{_TO_PUBLISHED}\t}}\n"
         "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
         "\t\tip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
         "\t\tct status dnat ip saddr @masq_subnets oifname @bridges masquerade\n"

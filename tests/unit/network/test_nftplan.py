@@ -27,7 +27,14 @@ def test_ruleset_replaces_the_table_atomically() -> None:
     assert 'oifname "br-int" iifname != "br-int" drop' in text
     assert 'iifname "berth0" oifname @bridges oifname != "berth0" drop' in text
     forward = text[text.index("chain forward") :]
+    assert forward.index("ct state established,related accept") < forward.index("br-int")
     assert forward.index("br-int") < forward.index("ct status dnat accept")
+    for hook in ("prerouting", "output"):
+        chain = text[text.index(f"chain {hook}") :].split("}", 1)[0]
+        assert chain.count("fib daddr type local jump published") == 1
+    published = text[text.index("chain published") :].split("}", 1)[0]
+    assert "dnat ip to ip daddr . meta l4proto . th dport map @pub_addr" in published
+    assert "dnat ip to meta l4proto . th dport map @pub_any" in published
     assert forward.index("ct status dnat accept") < forward.index('iifname "berth0"')
     assert text.count("{") == text.count("}")
 
