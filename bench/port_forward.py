@@ -252,21 +252,36 @@ def starts(e: Engine, n: int) -> None:
     ids: dict[str, list[str]] = {k: [] for k in kinds}
     for _ in range(2):  # warm up
         e.berth("run", "--rm", "busybox", "true")
-    for _ in range(n):
+    for i in range(n):
         for label, flags in kinds.items():
+            name = f"t{i}-{len(ids[label])}-{abs(hash(label)) % 1000}"
             t0 = time.perf_counter()
-            cid = e.berth("run", "-d", *flags, "busybox", "true").strip()
-            e.berth("wait", cid)
-            e.berth("rm", cid)
+            e.berth("run", "--rm", "--name", name, *flags, "busybox", "true")
             wall[label].append((time.perf_counter() - t0) * 1e3)
-            ids[label].append(cid[:12])
+            ids[label].append(name)
+    # the log names containers by short ID: map the names through the create events
+    short = {}
+    for line in e.berth(
+        "events",
+        "--since",
+        "0",
+        "--until",
+        str(time.time() + 1),
+        "--filter",
+        "event=create",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.ID}}",
+    ).splitlines():
+        name, _, cid = line.partition(" ")
+        short[name] = cid[:12]
     setup = {m.group(1): float(m.group(3)) for m in _SETUP.finditer(e.log())}
     release: dict[str, float] = {}
     for m in _RELEASE.finditer(e.log()):  # exit, then rm (a no-op): the first counts
         release.setdefault(m.group(1), float(m.group(2)))
+    ids = {k: [short.get(name, "") for name in names] for k, names in ids.items()}
     print(
         f"\n### network setup + release per container, from berthd's debug log "
-        f"(medians of {n}; 'run' is the whole `run -d` + `wait` + `rm` from the CLI)\n"
+        f"(medians of {n}; 'run' is the wall time of the whole `berth run --rm busybox true`)\n"
     )
     print("| network | setup ms | release ms | setup + release ms | run ms |")
     print("|---|---:|---:|---:|---:|")
