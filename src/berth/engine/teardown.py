@@ -34,7 +34,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
-def teardown(root: str, exec_root: str, network_table: str = "berth") -> list[str]:
+def teardown(
+    root: str, exec_root: str, network_table: str = "berth", cgroup_parent: str = "berth"
+) -> list[str]:
     """Remove the engine's containers, monitor, mounts and networking; returns notes."""
     from berth.kernel.syscalls import SYSCALLS
     from berth.runtime.lifecycle import delete
@@ -61,6 +63,7 @@ def teardown(root: str, exec_root: str, network_table: str = "berth") -> list[st
             notes.append("the monitor did not stop on SIGTERM")
     _unmount_beneath(root, notes)
     _unmount_beneath(exec_root, notes)
+    _remove_cgroup_parent(cgroup_parent, notes)
     db_path = os.path.join(root, "berth.db")
     if os.path.exists(db_path):
         try:
@@ -100,3 +103,35 @@ def _unmount_beneath(top: str, notes: list[str]) -> None:
             notes.append(f"unmounted {point}")
         except Exception as e:
             notes.append(f"unmount {point}: {e}")
+
+
+def _remove_cgroup_parent(parent: str, notes: list[str]) -> None:
+    """rmdir the containers' parent cgroup (relative: beneath our own) where it is empty."""
+    if not parent or parent.startswith("/"):
+        return
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    own: dict[str, str] = {}
+    for line in lines:
+        _hid, ctrls, path = line.split(":", 2)
+        for name in ctrls.split(",") if ctrls else ["unified"]:
+            own[name.removeprefix("name=")] = path
+    base = "/sys/fs/cgroup"
+    for name in sorted(os.listdir(base)):
+        top = os.path.join(base, name)
+        if not os.path.isdir(top) or os.path.islink(top):
+            continue
+        d = os.path.join(top, own.get(name, "/").lstrip("/"), parent)
+        for _ in range(50):  # a dying cgroup goes away a moment after its last process
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            notes.append(f"cgroup {d} is still busy")

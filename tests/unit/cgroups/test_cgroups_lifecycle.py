@@ -169,16 +169,18 @@ def test_freeze_timeout_thaws_and_raises() -> None:
     assert fs.files[state] == "THAWED"
 
 
-def test_kill_uses_cgroup_kill_for_sigkill_on_hybrid() -> None:
+def test_kill_on_hybrid_goes_through_the_v1_freezer() -> None:
+    # Not cgroup.kill: once used on a cgroup2 directory, this kernel kills every
+    # process later born into it with CLONE_INTO_CGROUP (see Cgroup.kill).
     fs = hybrid_fs()
     cg = open_cgroup(None, "c1", HYBRID, fs=fs)
     cg.create()
     cg.add(42)
     cg.kill(9)
-    assert (f"{cg.paths['unified']}/cgroup.kill", "1") in fs.writes()
-    assert fs.killed == []
+    assert (f"{cg.paths['unified']}/cgroup.kill", "1") not in fs.writes()
+    assert fs.killed == [(42, 9)]
     cg.kill(15)
-    assert fs.killed == [(42, 15)]
+    assert fs.killed == [(42, 9), (42, 15)]
 
 
 def test_kill_on_v1_freezes_around_sigkill() -> None:
