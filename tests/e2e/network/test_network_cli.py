@@ -356,3 +356,39 @@ def test_restarted_container_gets_its_network_back(engine: Engine, stop: str) ->
     assert wait_for(lambda: http_get("127.0.0.1", port, "/hostname") != "")
     ok(engine, stop, *(["-f"] if stop == "rm" else ["-t", "1"]), "web")
     assert wait_for(lambda: not Traces(engine).veths())
+
+
+def test_docker_py_networks(engine: Engine) -> None:
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=engine.host)
+    try:
+        pool = docker_py.types.IPAMPool(subnet="10.125.0.0/24", gateway="10.125.0.254")
+        net = client.networks.create(
+            "pynet", driver="bridge", ipam=docker_py.types.IPAMConfig(pool_configs=[pool])
+        )
+        other = client.networks.create("pynet2", labels={"k": "v"}, internal=True)
+        assert {n.name for n in client.networks.list()} >= {"bridge", "pynet", "pynet2"}
+        c = client.containers.run("busybox", "sleep 60", detach=True, network="pynet", name="pyc")
+        net.reload()
+        assert [x.id for x in net.containers] == [c.id]
+        other.connect(c, aliases=["alias2"])
+        c.reload()
+        nets = c.attrs["NetworkSettings"]["Networks"]
+        assert nets["pynet"]["IPAddress"] == "10.125.0.1" and nets["pynet"]["Gateway"] == (
+            "10.125.0.254"
+        )
+        assert nets["pynet2"]["Aliases"] == ["alias2"]
+        other.disconnect(c)
+        c.reload()
+        assert set(c.attrs["NetworkSettings"]["Networks"]) == {"pynet"}
+        with pytest.raises(docker_py.errors.APIError, match="active endpoints"):
+            net.remove()
+        c.remove(force=True)
+        assert sorted(client.networks.prune(filters={"label": "k=v"})["NetworksDeleted"]) == [
+            "pynet2"
+        ]
+        net.remove()
+        with pytest.raises(docker_py.errors.NotFound):
+            client.networks.get("pynet")
+    finally:
+        client.close()
