@@ -62,3 +62,11 @@ def fsencode(path: str | bytes | None) -> bytes | None:
     if path is None:
         return None
     return path if isinstance(path, bytes) else os.fsencode(path)
+
+
+def malloc_trim() -> None:
+    """Give the C heap's free pages back to the kernel (long-lived processes)."""
+    try:
+        libc.malloc_trim(0)
+    except AttributeError:
+        pass
