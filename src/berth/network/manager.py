@@ -539,6 +539,11 @@ class NetworkManager(NetworkObjects, NetworkViews):
             self.db.execute("DELETE FROM endpoints WHERE container_id = ?", container_id)
             self._delete_sandbox(container_id)
 
+    def has_sandbox(self, container_id: str) -> bool:
+        """True while the container holds a network (from :meth:`setup` to :meth:`release`)."""
+        row = self.db.query_one("SELECT 1 FROM sandboxes WHERE container_id = ?", container_id)
+        return row is not None
+
     def reconcile(self, live: set[str], apply_rules: bool = True) -> list[str]:
         """Remove the networking of every container not in ``live``; return their ids."""
         gone = [

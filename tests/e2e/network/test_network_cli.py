@@ -127,7 +127,8 @@ def test_published_ports_port_command_ps_and_release(engine: Engine) -> None:
         assert code == 125 and "address already in use" in err and f":{taken}" in err
 
     # after rm: no veth, netns, published port or address of the container is left
-    assert len(traces.veths()) == 1 and traces.netns() == {cid}
+    assert wait_for(lambda: len(traces.veths()) == 1)  # others' veths go in the background
+    assert traces.netns() == {cid}
     assert (("tcp", port, ip, 80)) in traces.published()
     ok(engine, "rm", "-f", "web", "second")
     assert wait_for(lambda: not traces.veths())
@@ -352,6 +353,21 @@ def test_restarted_container_gets_its_network_back(engine: Engine, stop: str) ->
     assert settings["Networks"]["bridge"]["NetworkID"]
     assert ok(engine, "port", "web") == ""
     assert http_get("127.0.0.1", port, "/hostname", timeout=1) == ""
+    import time
+
+    events = ok(
+        engine,
+        "events",
+        "--since",
+        "0",
+        "--until",
+        str(time.time() + 1),
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+    )
+    assert events.splitlines() == ["connect bridge bridge", "disconnect bridge bridge"]
     ok(engine, "start", "web")
     assert wait_for(lambda: http_get("127.0.0.1", port, "/hostname") != "")
     ok(engine, stop, *(["-f"] if stop == "rm" else ["-t", "1"]), "web")

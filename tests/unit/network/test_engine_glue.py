@@ -175,6 +175,9 @@ def test_host_and_container_modes(svc: FakeService) -> None:
     host = svc.add("h", NetworkMode="host")
     inp = svc.start(host)
     assert inp.netns_path == "host" and host.config["Hostname"] == os.uname().nodename
+    assert [(e[1], e[3]["name"], e[3]["type"]) for e in svc.events.events] == [
+        ("connect", "host", "host")
+    ]
     base = svc.add("base", config={"Hostname": "basehost", "Domainname": "example.org"})
     joiner = svc.add("j", NetworkMode="container:base")
     with pytest.raises(Conflict, match="non running container"):
@@ -185,6 +188,7 @@ def test_host_and_container_modes(svc: FakeService) -> None:
     assert joiner.config["Hostname"] == "basehost"
     assert joiner.config["Domainname"] == "example.org"
     assert inp.etc_files == base_inp.etc_files  # the other container's files
+    assert not any(e[3].get("container") == joiner.id for e in svc.events.events)
 
 
 def test_a_failed_start_releases_everything(svc: FakeService) -> None:
@@ -222,12 +226,26 @@ def test_connect_and_disconnect_stopped_and_running(svc: FakeService) -> None:
         networking.disconnect(svc, "web", "extra")  # type: ignore[arg-type]
     networking.disconnect(svc, "web", "extra", force=True)  # type: ignore[arg-type]
     networking.disconnect(svc, "nope", "extra", force=True)  # type: ignore[arg-type]
-    assert len(svc.events.events) == 2  # forced no-ops publish nothing
+    assert len(svc.events.events) == 4  # forced no-ops publish nothing
     networking.connect(svc, "web", "extra", {"IPAMConfig": {"IPv4Address": "10.3.0.77"}})  # type: ignore[arg-type]
     assert row.network_settings["Networks"]["extra"]["IPAddress"] == "10.3.0.77"
-    actions = [(e[0], e[1], e[2]) for e in svc.events.events]
-    assert actions == [("network", a, net_id) for a in ("connect", "disconnect", "connect")]
+    actions = [(e[1], e[3]["name"]) for e in svc.events.events]
+    assert actions == [
+        ("connect", "extra"),  # network connect while stopped
+        ("connect", "bridge"),  # the start: one per network
+        ("connect", "extra"),
+        ("disconnect", "extra"),
+        ("connect", "extra"),
+    ]
+    assert svc.events.events[0][2] == net_id
     assert svc.events.events[0][3] == {"name": "extra", "type": "bridge", "container": row.id}
+    svc.events.events.clear()
+    svc.stop(row)
+    svc.stop(row)  # exit, then removal: the second release is a no-op
+    assert sorted((e[1], e[3]["name"]) for e in svc.events.events) == [
+        ("disconnect", "bridge"),
+        ("disconnect", "extra"),
+    ]
 
 
 @pytest.mark.parametrize(

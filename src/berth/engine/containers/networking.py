@@ -196,6 +196,8 @@ def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None
     else:
         inp.etc_files = sb.write_files(svc.dir_of(row.id))
     row.network_settings = nm.settings(row.id) if extra else sb.settings
+    if not mode.startswith("container:"):
+        _endpoint_events(svc, row, "connect")
     _log().debug(
         "network setup of %s (%s, %d ports, %d more networks): %.1f ms",
         row.id[:12],
@@ -212,6 +214,8 @@ def release(svc: ContainerService, row: ContainerRow) -> None:
     if nm is None:
         return
     t0 = time.perf_counter()
+    if nm.has_sandbox(row.id) and not network_mode(row.host_config).startswith("container:"):
+        _endpoint_events(svc, row, "disconnect")
     try:
         nm.release(row.id)
     except Exception as e:
@@ -220,6 +224,20 @@ def release(svc: ContainerService, row: ContainerRow) -> None:
 
     row.network_settings = stopped_settings(row.network_settings)
     _log().debug("network release of %s: %.1f ms", row.id[:12], (time.perf_counter() - t0) * 1e3)
+
+
+def _networks(row: ContainerRow) -> dict[str, Any]:
+    return dict((row.network_settings or {}).get("Networks") or {})
+
+
+def _endpoint_events(svc: ContainerService, row: ContainerRow, action: str) -> None:
+    """Docker's ``network connect`` / ``disconnect`` events of a start / an exit."""
+    if svc.events is None:
+        return
+    drivers = {"host": "host", "none": "null"}
+    for name, ep in _networks(row).items():
+        net = {"Id": ep.get("NetworkID", ""), "Name": name, "Driver": drivers.get(name, "bridge")}
+        _publish(svc, action, net, row.id)
 
 
 # -- connect / disconnect ----------------------------------------------------------------
