@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 TAR = "application/x-tar"
+DRAIN_LIMIT = 64 << 20
 
 
 def container_fs(daemon: Daemon) -> ContainerFS:
@@ -77,13 +78,18 @@ def register(router: Router, daemon: Daemon) -> None:
         return Stream(chunks, content_type=TAR, separator=b"", headers=[stat_header(doc)])
 
     def put_archive(req: Request) -> object:
-        fs().put_archive(
-            req.params["id"],
-            _path(req),
-            req.body,  # type: ignore[arg-type]
-            no_overwrite_dir_non_dir=req.arg_bool("noOverwriteDirNonDir"),
-            copy_uid_gid=req.arg_bool("copyUIDGID"),
-        )
+        try:
+            fs().put_archive(
+                req.params["id"],
+                _path(req),
+                req.body,  # type: ignore[arg-type]
+                no_overwrite_dir_non_dir=req.arg_bool("noOverwriteDirNonDir"),
+                copy_uid_gid=req.arg_bool("copyUIDGID"),
+            )
+        finally:
+            # the tar's end padding (or what an early error left unread): read it, so that
+            # closing the connection does not reset it under the answer
+            req.body.drain(DRAIN_LIMIT)
         return Response(200)
 
     def changes(req: Request) -> object:

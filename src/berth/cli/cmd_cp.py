@@ -217,8 +217,14 @@ def put_archive(
         except (BrokenPipeError, ConnectionResetError):
             pass  # the daemon refused early: its answer says why
         data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            if not data:
+                raise InvalidArgument(
+                    f"copying to {container}:{path}: the daemon closed the connection"
+                ) from None
     finally:
         sock.close()
     head, _, body = data.partition(b"\r\n\r\n")

@@ -265,7 +265,12 @@ class Extractor:
                     member.name = self.rename(member.name)
                     if member.islnk():
                         member.linkname = self.rename(member.linkname)
-                path = clean_name(member.name, "the archive: entry")
+                try:
+                    path = clean_name(member.name, "the archive: entry")
+                except CorruptContent:
+                    raise CorruptContent(
+                        f"the archive: entry {member.name!r} breaks out of the destination"
+                    ) from None
                 self._one(tf, member, path)
         self._set_dir_times()
         return self.entries
