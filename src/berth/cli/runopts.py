@@ -259,7 +259,9 @@ def parse_mount(text: str) -> dict[str, Any]:
         if key == "type":
             m["Type"] = value
         elif key in ("source", "src"):
-            m["Source"] = value
+            m["Source"] = (
+                os.path.abspath(value) if value == "." or value.startswith("./") else value
+            )
         elif key in ("target", "destination", "dst"):
             m["Target"] = value
         elif key in ("readonly", "ro"):
@@ -409,6 +411,8 @@ def build(opts: Parsed, image: str, command: list[str]) -> tuple[dict[str, Any],
                 raise InvalidArgument(f"invalid spec: {v}: too many colons")
             if not parts[1].startswith("/"):
                 raise InvalidArgument(f"invalid volume specification: '{v}'")
+            if parts[0] == "." or parts[0].startswith("./"):  # docker's CLI: relative to here
+                v = ":".join([os.path.abspath(parts[0]), *parts[1:]])
             binds.append(v)
     if volumes:
         config["Volumes"] = volumes
