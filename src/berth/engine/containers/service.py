@@ -208,7 +208,9 @@ class ContainerService:
     # -- create --------------------------------------------------------------------------
     def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         from berth.engine.containers.config import merge_image_config, validate_create
+        from berth.runtime.trace import trace
 
+        trace("engine: create")
         config, host_config = validate_create(body)
         from berth.engine.containers.networking import validate as validate_network
 

@@ -119,6 +119,7 @@ class Shim:
         self.stopping = False
         self.listener: socket.socket | None = None
         self.wake_r, self.wake_w = socket.socketpair()
+        self.trim_due = False  # starts and exits freed heap: give it back when idle
 
     # -- setup -------------------------------------------------------------------------
     def open(self) -> bool:
@@ -175,7 +176,13 @@ class Shim:
     def serve(self) -> None:
         while not (self.stopping and not self.containers):
             timeout = 1.0 if not self.containers else 0.2
-            for key, _mask in self.sel.select(timeout):
+            if self.trim_due:
+                timeout = 0.05
+            ready = self.sel.select(timeout)
+            if not ready and self.trim_due:
+                self.trim_due = False
+                _trim()  # off the start and exit paths: only once the loop is idle
+            for key, _mask in ready:
                 kind, obj = key.data
                 try:
                     if kind == "listen":
@@ -401,7 +408,7 @@ class Shim:
         self.by_pid[c.pid] = c
         for attacher, _deadline in self.pending_attach.pop(cid, []):
             self._add_attacher(c, attacher)
-        _trim()
+        self.trim_due = True
         return {"pid": c.pid, "started_at": c.started_at}
 
     # -- exec --------------------------------------------------------------------------
@@ -718,7 +725,7 @@ class Shim:
         for a in list(c.attachers):
             self._detach(c, a)
         del self.containers[c.id]
-        _trim()
+        self.trim_due = True
         self._notify({"event": "exit", **doc})
 
     @staticmethod
