@@ -54,6 +54,7 @@ from berth import jsonio
 from berth.engine.containers import names as namegen
 from berth.engine.containers.store import ContainerRow, ContainerStore
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
+from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -208,7 +209,6 @@ class ContainerService:
     # -- create --------------------------------------------------------------------------
     def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         from berth.engine.containers.config import merge_image_config, validate_create
-        from berth.runtime.trace import trace
 
         trace("engine: create")
         config, host_config = validate_create(body)
@@ -310,7 +310,6 @@ class ContainerService:
         from berth.kernel import fsmount
         from berth.kernel.consts import MNT_DETACH
         from berth.kernel.syscalls import SYSCALLS
-        from berth.runtime.trace import trace
 
         trace("engine: start")
         self.shim.ensure()
@@ -591,6 +590,7 @@ class ContainerService:
             return {"exit_code": 255, "finished_at": now(), "oom_killed": False}
 
     def _on_exit(self, event: dict[str, Any]) -> None:
+        trace("engine: exit event")
         with self.lock:
             row = self.rows.get(str(event.get("id")))
             if row is None or not row.state.get("Running"):
@@ -616,6 +616,7 @@ class ContainerService:
         networking.release(self, row)
         self.store.save(row)
         self.changed.notify_all()
+        trace("engine: exit applied")
 
     def _after_exit(self, row: ContainerRow, event: dict[str, Any]) -> None:
         extra = {"exitCode": str(row.state["ExitCode"])}
@@ -819,8 +820,10 @@ class ContainerService:
             self.images.store.remove_container_ref(row.id)
             from berth.snapshots.store import remove_tree
 
+            trace("engine: released")
             remove_tree(self.dir_of(row.id))
             self.store.delete(row.id)
+            trace("engine: removed")
             del self.rows[row.id]
             self.exit_on_next.discard(row.id)
             if self.restarts is not None:

@@ -40,6 +40,7 @@ import time
 from berth import errors, jsonio
 from berth.engine.monitor import logfile
 from berth.engine.monitor.protocol import PID_NAME, PROTOCOL_VERSION, SOCKET_NAME, encode
+from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -645,6 +646,7 @@ class Shim:
             c = self.by_pid.pop(pid, None)
             if c is None:
                 continue  # an orphan of a container (or stage 1) that we inherited
+            trace("monitor: reaped")
             code = os.waitstatus_to_exitcode(status)
             c.exit_status = 128 - code if code < 0 else code
             c.drain_deadline = time.monotonic() + DRAIN_GRACE
@@ -707,11 +709,14 @@ class Shim:
             oom = bool(cg is not None and cg.oom_kills() > 0)
         except errors.BerthError:
             pass
+        trace("monitor: closed")
         try:
             delete(SYSCALLS, store, c.id, force=True)
         except errors.BerthError as e:
             sys.stderr.write(f"berth-shim: cleaning up {c.id}: {e}\n")
+        trace("monitor: deleted")
         self._unmount(c)
+        trace("monitor: unmounted")
         doc = {
             "version": 1,
             "id": c.id,
@@ -727,6 +732,7 @@ class Shim:
         del self.containers[c.id]
         self.trim_due = True
         self._notify({"event": "exit", **doc})
+        trace("monitor: exit sent")
 
     @staticmethod
     def _unmount(c: Container) -> None:
