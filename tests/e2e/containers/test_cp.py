@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.engine_daemon import Engine
-from support.volumes_helpers import berth, berth_bytes, ok, tar_names, tar_of
+from support.volumes_helpers import berth, berth_bytes, inspect, ok, tar_names, tar_of
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -228,3 +228,19 @@ def test_docker_cli_cp_and_volumes(engine: Engine, src: Path, tmp_path: Path) ->
     assert docker("commit", "c", "fromdocker:1").startswith("sha256:")
     docker("rm", "-f", "c")
     assert "Deleted Volumes:\ndv" in docker("volume", "prune", "-a", "-f")
+
+
+def test_cp_ownership_and_commit_of_a_running_container(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "owned"
+    f.write_text("x\n")
+    os.chown(f, 1234, 4321)
+    ok(engine, "run", "-d", "--name", "c", "-u", "nobody", "busybox", "sleep", "600")
+    ok(engine, "cp", str(f), "c:/tmp/kept")  # the archive's owner
+    ok(engine, "cp", "-a", str(f), "c:/tmp/as-user")  # the container's user (nobody)
+    out = ok(engine, "exec", "c", "stat", "-c", "%u:%g", "/tmp/kept", "/tmp/as-user")
+    assert out.split() == ["1234:4321", "65534:65534"]
+    image_id = ok(engine, "commit", "c").strip()  # paused during the commit, then running on
+    state = inspect(engine, "c")["State"]
+    assert state["Running"] is True and state["Paused"] is False
+    assert ok(engine, "run", "--rm", image_id, "cat", "/tmp/kept") == "x\n"
+    ok(engine, "rm", "-f", "c")

@@ -104,14 +104,14 @@ class Volume:
         self.anonymous = anonymous
 
     def to_docker(self) -> dict[str, Any]:
-        """Docker's Volume object (GET /volumes/{name})."""
+        """Docker's Volume object (GET /volumes/{name}); maps sorted, as Go writes them."""
         return {
             "CreatedAt": self.created,
             "Driver": self.driver,
-            "Labels": dict(self.labels) or None,
+            "Labels": dict(sorted(self.labels.items())) or None,
             "Mountpoint": self.path,
             "Name": self.name,
-            "Options": dict(self.options) or None,
+            "Options": dict(sorted(self.options.items())) or None,
             "Scope": "local",
         }
 
