@@ -275,6 +275,12 @@ def parse_mount(text: str) -> dict[str, Any]:
         elif key == "volume-label":
             k, _, v = value.partition("=")
             m.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
+        elif key == "volume-driver":
+            m.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            k, _, v = value.partition("=")
+            driver = m.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})
+            driver.setdefault("Options", {})[k] = v
         elif key == "tmpfs-size":
             m.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
         elif key == "tmpfs-mode":
