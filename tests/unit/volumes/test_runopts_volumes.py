@@ -58,3 +58,10 @@ def test_mount_and_tmpfs_flags() -> None:
 def test_bad_volume_flags(flag: str) -> None:
     with pytest.raises(InvalidArgument):
         body("-v", flag)
+
+
+def test_mount_volume_driver_options() -> None:
+    doc = body("--mount", "type=volume,src=t,dst=/t,volume-opt=type=tmpfs,volume-opt=o=size=1m")
+    assert doc["HostConfig"]["Mounts"][0]["VolumeOptions"] == {
+        "DriverConfig": {"Options": {"type": "tmpfs", "o": "size=1m"}}
+    }
