@@ -55,6 +55,11 @@ def teardown(
             shim = int(f.read().strip())
     except (OSError, ValueError):
         shim = 0
+    # the containers' parent cgroup sits beneath the cgroup berthd (and the monitor it
+    # spawned) ran in, which need not be ours: read it before the monitor goes
+    homes = [_own_cgroups("/proc/self/cgroup")]
+    if shim and _alive(shim):
+        homes.append(_own_cgroups(f"/proc/{shim}/cgroup"))
     if shim and _alive(shim):
         os.kill(shim, signal.SIGTERM)
         if not _wait_gone(shim, 15):
@@ -63,7 +68,8 @@ def teardown(
             notes.append("the monitor did not stop on SIGTERM")
     _unmount_beneath(root, notes)
     _unmount_beneath(exec_root, notes)
-    _remove_cgroup_parent(cgroup_parent, notes)
+    for own in homes:
+        _remove_cgroup_parent(cgroup_parent, own, notes)
     db_path = os.path.join(root, "berth.db")
     if os.path.exists(db_path):
         try:
@@ -105,20 +111,25 @@ def _unmount_beneath(top: str, notes: list[str]) -> None:
             notes.append(f"unmount {point}: {e}")
 
 
-def _remove_cgroup_parent(parent: str, notes: list[str]) -> None:
-    """rmdir the containers' parent cgroup (relative: beneath our own) where it is empty."""
-    if not parent or parent.startswith("/"):
-        return
+def _own_cgroups(path: str) -> dict[str, str]:
+    """controller -> cgroup path, from a /proc/<pid>/cgroup file ("unified" for v2)."""
     try:
-        with open("/proc/self/cgroup") as f:
+        with open(path) as f:
             lines = f.read().splitlines()
     except OSError:
-        return
+        return {}
     own: dict[str, str] = {}
     for line in lines:
-        _hid, ctrls, path = line.split(":", 2)
+        _hid, ctrls, cg = line.split(":", 2)
         for name in ctrls.split(",") if ctrls else ["unified"]:
-            own[name.removeprefix("name=")] = path
+            own[name.removeprefix("name=")] = cg
+    return own
+
+
+def _remove_cgroup_parent(parent: str, own: dict[str, str], notes: list[str]) -> None:
+    """rmdir the containers' parent cgroup (relative: beneath ``own``) where it is empty."""
+    if not parent or parent.startswith("/") or not own:
+        return
     base = "/sys/fs/cgroup"
     for name in sorted(os.listdir(base)):
         top = os.path.join(base, name)
