@@ -517,13 +517,18 @@ def commit_config(user: dict[str, Any], container: dict[str, Any]) -> dict[str, 
 
 def _user_ids(k: Syscalls, rootfd: int, user: str) -> tuple[int, int]:
     """``cp -a``: the container's user as (uid, gid), from its own passwd and group files."""
+    return user_ids(
+        user, _read_in_root(k, rootfd, "/etc/passwd"), _read_in_root(k, rootfd, "/etc/group")
+    )
+
+
+def user_ids(user: str, passwd: str, groups: str) -> tuple[int, int]:
+    """``user[:group]`` (names or numbers) -> (uid, gid), from passwd and group file texts."""
     name, _, group = user.partition(":")
-    passwd = _read_in_root(k, rootfd, "/etc/passwd")
-    groups = _read_in_root(k, rootfd, "/etc/group")
     uid = gid = None
     for line in passwd.splitlines():
         f = line.split(":")
-        if len(f) >= 4 and (f[0] == name or f[2] == name):
+        if len(f) >= 4 and (f[0] == name or f[2] == name) and f[2].isdigit() and f[3].isdigit():
             uid, gid = int(f[2]), int(f[3])
             break
     if uid is None:
@@ -533,7 +538,7 @@ def _user_ids(k: Syscalls, rootfd: int, user: str) -> tuple[int, int]:
     if group:
         for line in groups.splitlines():
             f = line.split(":")
-            if len(f) >= 3 and (f[0] == group or f[2] == group):
+            if len(f) >= 3 and (f[0] == group or f[2] == group) and f[2].isdigit():
                 gid = int(f[2])
                 break
         else:
