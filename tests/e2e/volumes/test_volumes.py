@@ -174,3 +174,18 @@ def test_image_volumes_copy_volumes_from_and_read_only(engine: Engine) -> None:
         "echo ok > /data/f && cat /data/f; touch /nope 2>/dev/null || echo root-read-only",
     )  # fmt: skip
     assert out == "ok\nroot-read-only\n"
+
+
+def test_volumes_survive_a_daemon_restart(engine: Engine) -> None:
+    ok(engine, "run", "-d", "--name", "keep", "-v", "persist:/data", "-v", "/anon", "busybox",
+       "sh", "-c", "echo before > /data/f; sleep 600")  # fmt: skip
+    anon = next(m["Name"] for m in inspect(engine, "keep")["Mounts"] if m["Destination"] == "/anon")
+    engine.stop()
+    engine.start()
+    code, _, err = berth(engine, "volume", "rm", "persist")
+    assert code == 1 and "volume is in use" in err  # still known to be used after the restart
+    ok(engine, "rm", "-f", "keep")
+    ok(engine, "create", "--name", "again", "-v", "persist:/data", "busybox", "cat", "/data/f")
+    assert ok(engine, "run", "--rm", "-v", "persist:/d", "busybox", "cat", "/d/f") == "before\n"
+    assert sorted(ok(engine, "volume", "ls", "-q").split()) == sorted([anon, "persist"])
+    ok(engine, "rm", "again")
