@@ -207,7 +207,7 @@ class VolumeService:
                     continue
                 if filters.get("label!") and _labels_any(filters.get("label!"), vol.labels):
                     continue
-                reclaimed += self.store.delete(vol.name)
+                reclaimed += self.store.delete(vol.name, measure=True)
                 deleted.append(vol.name)
         for name in deleted:
             self._publish("destroy", name)

@@ -201,10 +201,11 @@ class VolumeStore:
             pass
         return vol.path
 
-    def delete(self, name: str) -> int:
-        """Forget a volume and remove its directory; return the bytes its files held."""
+    def delete(self, name: str, measure: bool = False) -> int:
+        """Forget a volume and remove its directory; with ``measure``, return the bytes its
+        files held (0 otherwise)."""
         vol_dir = os.path.join(self.dir, name)
-        size = dir_size(self.data_dir(name))
+        size = dir_size(self.data_dir(name)) if measure else 0
         if self.db.execute("DELETE FROM volumes WHERE name = ?", name) == 0:
             raise NotFound(f"get {name}: no such volume")
         if os.path.lexists(vol_dir):
