@@ -509,7 +509,7 @@ def inspect(ctx: Context, opts: Parsed) -> int:
     failed = 0
     for ref in opts.args:
         doc = None
-        kinds = [opts.type] if opts.type else ["container", "image"]
+        kinds = [opts.type] if opts.type else ["container", "image", "network", "volume"]
         for kind in kinds:
             try:
                 if kind == "container":
