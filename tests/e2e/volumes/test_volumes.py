@@ -189,3 +189,11 @@ def test_volumes_survive_a_daemon_restart(engine: Engine) -> None:
     assert ok(engine, "run", "--rm", "-v", "persist:/d", "busybox", "cat", "/d/f") == "before\n"
     assert sorted(ok(engine, "volume", "ls", "-q").split()) == sorted([anon, "persist"])
     ok(engine, "rm", "again")
+
+
+def test_top_level_inspect_finds_volumes(engine: Engine) -> None:
+    ok(engine, "volume", "create", "findme")
+    assert ok(engine, "inspect", "-f", "{{.Name}} {{.Driver}}", "findme") == "findme local\n"
+    assert ok(engine, "inspect", "--type", "volume", "-f", "{{.Scope}}", "findme") == "local\n"
+    code, _, err = berth(engine, "inspect", "nothing-by-this-name")
+    assert code == 1 and "No such object: nothing-by-this-name" in err
