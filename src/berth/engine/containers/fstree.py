@@ -87,10 +87,6 @@ def rfc3339_nano(ns: int) -> str:
     return text + "Z"
 
 
-def specifies_current_dir(path: str) -> bool:
-    return path.rstrip("/").rsplit("/", 1)[-1] == "." if path.rstrip("/") else False
-
-
 def abs_path(path: str) -> str:
     """Docker's ``PreserveTrailingDotOrSeparator(filepath.Join("/", path), path)``."""
     import posixpath

@@ -211,7 +211,7 @@ def _is_overlay_mount(k: Syscalls, path: str) -> bool:
         if k.statfs_type(path) & 0xFFFFFFFF != OVERLAY_MAGIC:
             return False
         return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
-    except (OSError, Exception):
+    except Exception:
         return False
 
 
