@@ -194,6 +194,7 @@ def compile_filter(spec: Seccomp, native_arch: str | None = None) -> Program:
     program = _cache.get(key)
     if program is None:
         program = _compile(spec, native)
+        program.bytes  # noqa: B018  packed here, once: not in each container's init
         if len(_cache) >= _CACHE_MAX:
             _cache.pop(next(iter(_cache)))
         _cache[key] = program
