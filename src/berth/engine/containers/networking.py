@@ -122,6 +122,39 @@ def _endpoint_for(config: dict[str, Any], host_config: dict[str, Any]) -> dict[s
     return {}
 
 
+def created_settings(
+    svc: ContainerService, config: dict[str, Any], host_config: dict[str, Any]
+) -> dict[str, Any]:
+    """``NetworkSettings`` of a container just created: the networks it will join at its
+    start, listed as Docker lists them (configuration only, no addresses yet); clients
+    such as docker-compose read them to decide whether to disconnect and reconnect it.
+    A network that does not exist fails the create (404), as with Docker."""
+    from berth.network.views import _endpoint_json, stopped_settings
+
+    mode = network_mode(host_config)
+    if mode.startswith("container:"):
+        return {}
+    eps = endpoints_config(config)
+    primary = _primary_keys(host_config)
+    wanted = [(mode, _endpoint_for(config, host_config))]
+    wanted += [(k, v) for k, v in eps.items() if k not in primary]
+    nm: NetworkManager | None = svc.network
+    networks: dict[str, Any] = {}
+    for ref, ep in wanted:
+        name, net_id = ref, ""
+        if nm is not None:
+            net = nm.inspect_network(ref)  # NotFound: "network X not found"
+            name, net_id = str(net["Name"]), str(net["Id"])
+        networks[name] = _endpoint_json(
+            {
+                "IPAMConfig": ep.get("IPAMConfig") or None,
+                "Aliases": ep.get("Aliases") or None,
+                "NetworkID": net_id,
+            }
+        )
+    return stopped_settings({"Networks": networks, "Bridge": "", "HairpinMode": False})
+
+
 # -- start / exit ------------------------------------------------------------------------
 def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None:
     """Give ``row`` its network for a start (``inp``: the spec input; ``undo``: the
@@ -295,7 +328,9 @@ def connect(
     with svc.lock:
         mode = network_mode(row.host_config)
         _check_shared(mode, name)
-        keys = set(endpoints_config(row.config)) | set(_primary_keys(row.host_config))
+        keys = set(endpoints_config(row.config))
+        if not (row.extra or {}).get("primary_disconnected"):
+            keys |= set(_primary_keys(row.host_config))
         networks = (row.network_settings or {}).get("Networks") or {}
         if row.state.get("Running"):
             nm.connect(row.id, name, aliases=aliases, ip=ip)
@@ -318,6 +353,8 @@ def connect(
             row.network_settings = settings
         stored = {k: v for k, v in endpoint.items() if v not in (None, "", [], {})}
         _set_endpoint(row.config, name, stored)
+        if name in _primary_keys(row.host_config) or net["Id"] in _primary_keys(row.host_config):
+            row.extra = {k: v for k, v in (row.extra or {}).items() if k != "primary_disconnected"}
         svc.store.save(row)
     _publish(svc, "connect", net, row.id)
 
@@ -353,6 +390,10 @@ def disconnect(svc: ContainerService, ref: str, network: str, force: bool = Fals
         else:
             networks.pop(name, None)
             row.network_settings = dict(row.network_settings or {}, Networks=networks)
+            if mode in (name, net["Id"]):
+                # as Docker's: connecting it again (compose disconnects and reconnects a
+                # created container to set its aliases) is no longer a conflict
+                row.extra = dict(row.extra or {}, primary_disconnected=True)
         for key in (name, net["Id"]):
             _set_endpoint(row.config, key, None)
         svc.store.save(row)

@@ -212,9 +212,9 @@ class ContainerService:
 
         trace("engine: create")
         config, host_config = validate_create(body)
-        from berth.engine.containers.networking import validate as validate_network
+        from berth.engine.containers import networking
 
-        validate_network(config, host_config)
+        networking.validate(config, host_config)
         image_ref = str(config.get("Image") or "")
         if not image_ref:
             raise InvalidArgument("Config.Image: no image given")
@@ -253,7 +253,7 @@ class ContainerService:
                 config=config,
                 host_config=host_config,
                 state=new_state(),
-                network_settings={},
+                network_settings=networking.created_settings(self, config, host_config),
                 mounts=[],
                 restart_count=0,
                 extra={"version": 1},
