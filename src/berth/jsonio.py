@@ -41,10 +41,12 @@ _WS = " \t\n\r"
 def loads(text: str | bytes, what: str = "JSON") -> Any:
     """Decode one JSON document; errors name ``what`` and the position."""
     if isinstance(text, (bytes, bytearray)):
+        # utf-8-sig by hand: that codec is a module to import, utf-8 is built in
+        start = 3 if text[:3] == b"\xef\xbb\xbf" else 0
         try:
-            text = bytes(text).decode("utf-8-sig")
+            text = bytes(text[start:]).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise InvalidArgument(f"{what}: not valid UTF-8 ({e.reason} at byte {e.start})")
+            raise InvalidArgument(f"{what}: not valid UTF-8 ({e.reason} at byte {e.start + start})")
     end = len(text)
     idx = 0
     while idx < end and text[idx] in _WS:
