@@ -1,4 +1,5 @@
-"""ctypes access to libc and raw system calls, loaded once per process.
+"""libc and raw system calls, loaded once per process (through berth.kernel.ffi:
+the ``ctypes`` package itself is not imported on the container start path).
 
 Only ``berth.kernel`` imports this module. A failing call raises
 :class:`berth.errors.KernelError` carrying errno, the call and its target.
@@ -6,14 +7,14 @@ Only ``berth.kernel`` imports this module. A failing call raises
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from berth.errors import KernelError
+from berth.kernel.ffi import CDLL, c_long, get_errno
 
-libc = ctypes.CDLL(None, use_errno=True)
+libc = CDLL(use_errno=True)
 _syscall = libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = c_long
 
 _MACHINE = os.uname().machine
 
@@ -46,7 +47,7 @@ def nr(name: str) -> int:
 def check(ret: int, op: str, target: str = "", hint: str = "") -> int:
     """Raise KernelError when a libc call returned -1."""
     if ret < 0:
-        raise KernelError(op, target, ctypes.get_errno(), hint)
+        raise KernelError(op, target, get_errno(), hint)
     return ret
 
 
@@ -54,7 +55,7 @@ def syscall(name: str, *args: object, target: str = "") -> int:
     """Call a raw system call by name; raise KernelError on failure."""
     ret = _syscall(nr(name), *args)
     if ret < 0:
-        raise KernelError(name, target, ctypes.get_errno())
+        raise KernelError(name, target, get_errno())
     return int(ret)
 
 

@@ -15,9 +15,24 @@ answers it with :func:`notify_respond` (an errno, a return value, or
 
 from __future__ import annotations
 
-import ctypes
-
 from berth.errors import KernelError
+from berth.kernel.ffi import (
+    Structure,
+    addressof,
+    byref,
+    c_int,
+    c_int32,
+    c_int64,
+    c_long,
+    c_uint,
+    c_uint32,
+    c_uint64,
+    c_ulong,
+    c_ushort,
+    c_void_p,
+    create_string_buffer,
+    get_errno,
+)
 from berth.kernel.libc import libc, nr
 
 TYPE_CHECKING = False
@@ -35,40 +50,40 @@ SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
 SECCOMP_IOCTL_NOTIF_ID_VALID = 0x40082102
 
 _syscall = libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = c_long
 _ioctl = libc.ioctl
-_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
-_ioctl.restype = ctypes.c_int
+_ioctl.argtypes = [c_int, c_ulong, c_void_p]
+_ioctl.restype = c_int
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+class _SockFprog(Structure):
+    _fields_ = [("len", c_ushort), ("filter", c_void_p)]
 
 
-class _SeccompData(ctypes.Structure):
+class _SeccompData(Structure):
     _fields_ = [
-        ("nr", ctypes.c_int),
-        ("arch", ctypes.c_uint32),
-        ("instruction_pointer", ctypes.c_uint64),
-        ("args", ctypes.c_uint64 * 6),
+        ("nr", c_int),
+        ("arch", c_uint32),
+        ("instruction_pointer", c_uint64),
+        ("args", c_uint64 * 6),
     ]
 
 
-class _Notif(ctypes.Structure):
+class _Notif(Structure):
     _fields_ = [
-        ("id", ctypes.c_uint64),
-        ("pid", ctypes.c_uint32),
-        ("flags", ctypes.c_uint32),
+        ("id", c_uint64),
+        ("pid", c_uint32),
+        ("flags", c_uint32),
         ("data", _SeccompData),
     ]
 
 
-class _NotifResp(ctypes.Structure):
+class _NotifResp(Structure):
     _fields_ = [
-        ("id", ctypes.c_uint64),
-        ("val", ctypes.c_int64),
-        ("error", ctypes.c_int32),
-        ("flags", ctypes.c_uint32),
+        ("id", c_uint64),
+        ("val", c_int64),
+        ("error", c_int32),
+        ("flags", c_uint32),
     ]
 
 
@@ -82,14 +97,12 @@ def load(program: Program) -> int | None:
     """Install ``program``; return the listener fd when it has notify rules, else None."""
     code = program.bytes
     count = len(program.instructions)
-    buf = ctypes.create_string_buffer(code, len(code))
-    fprog = _SockFprog(count, ctypes.addressof(buf))
+    buf = create_string_buffer(code, len(code))
+    fprog = _SockFprog(count, addressof(buf))
     flags = program.flags
-    ret = _syscall(
-        nr("seccomp"), SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), ctypes.byref(fprog)
-    )
+    ret = _syscall(nr("seccomp"), SECCOMP_SET_MODE_FILTER, c_uint(flags), byref(fprog))
     if ret < 0:
-        errno = ctypes.get_errno()
+        errno = get_errno()
         target = f"filter of {count} instructions, flags {flags:#x}"
         raise KernelError("seccomp", target, errno, _HINTS.get(errno, ""))
     if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
@@ -120,8 +133,8 @@ class Notification:
 def notify_receive(fd: int) -> Notification:
     """Wait for the next notification on listener ``fd``."""
     raw = _Notif()  # the kernel wants it zeroed
-    if _ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, ctypes.addressof(raw)) < 0:
-        raise KernelError("seccomp notify receive", f"fd {fd}", ctypes.get_errno())
+    if _ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, addressof(raw)) < 0:
+        raise KernelError("seccomp notify receive", f"fd {fd}", get_errno())
     return Notification(raw)
 
 
@@ -130,11 +143,11 @@ def notify_respond(fd: int, id: int, *, val: int = 0, error: int = 0, allow: boo
     resp = _NotifResp(
         id, val, -abs(error) if error else 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE if allow else 0
     )
-    if _ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, ctypes.addressof(resp)) < 0:
-        raise KernelError("seccomp notify respond", f"id {id}", ctypes.get_errno())
+    if _ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, addressof(resp)) < 0:
+        raise KernelError("seccomp notify respond", f"id {id}", get_errno())
 
 
 def notify_id_valid(fd: int, id: int) -> bool:
     """Whether notification ``id`` is still pending (its caller has not gone away)."""
-    value = ctypes.c_uint64(id)
-    return bool(_ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, ctypes.addressof(value)) == 0)
+    value = c_uint64(id)
+    return bool(_ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, addressof(value)) == 0)

@@ -8,54 +8,69 @@ Every failure raises :class:`berth.errors.KernelError`.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from berth.errors import KernelError
 from berth.kernel import consts as c
+from berth.kernel import ffi
+from berth.kernel.ffi import (
+    CDLL,
+    Structure,
+    byref,
+    c_char_p,
+    c_int,
+    c_long,
+    c_size_t,
+    c_uint,
+    c_uint32,
+    c_uint64,
+    c_ulong,
+    c_void_p,
+    sizeof,
+)
 from berth.kernel.libc import check, fsencode, libc, syscall
 
 _mount = libc.mount
 _mount.argtypes = [
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_ulong,
-    ctypes.c_char_p,
+    c_char_p,
+    c_char_p,
+    c_char_p,
+    c_ulong,
+    c_char_p,
 ]
 _umount2 = libc.umount2
-_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_umount2.argtypes = [c_char_p, c_int]
 _unshare = libc.unshare
-_unshare.argtypes = [ctypes.c_int]
+_unshare.argtypes = [c_int]
 _setns = libc.setns
-_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_setns.argtypes = [c_int, c_int]
 _sethostname = libc.sethostname
-_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_sethostname.argtypes = [c_char_p, c_size_t]
 _setdomainname = libc.setdomainname
-_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_setdomainname.argtypes = [c_char_p, c_size_t]
 _prctl = libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
 _fstatfs = libc.fstatfs
-_fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+_fstatfs.argtypes = [c_int, c_void_p]
 _statfs = libc.statfs
-_statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+_statfs.argtypes = [c_char_p, c_void_p]
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(Structure):
+    _fields_ = [("version", c_uint32), ("pid", c_int)]
 
 
-class _CapData(ctypes.Structure):
+class _CapData(Structure):
     _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", c_uint32),
+        ("permitted", c_uint32),
+        ("inheritable", c_uint32),
     ]
 
 
-class _CloneArgs(ctypes.Structure):
+class _CloneArgs(Structure):
     _fields_ = [
-        (name, ctypes.c_uint64)
+        (name, c_uint64)
         for name in (
             "flags",
             "pidfd",
@@ -76,8 +91,8 @@ _CLONE_INTO_CGROUP = 0x200000000
 _SIGCHLD = 17
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+class _OpenHow(Structure):
+    _fields_ = [("flags", c_uint64), ("mode", c_uint64), ("resolve", c_uint64)]
 
 
 _CAP_V3 = 0x20080522
@@ -87,14 +102,14 @@ def _bits(caps: int) -> tuple[int, int]:
     return caps & 0xFFFFFFFF, caps >> 32
 
 
-_PYLIBC: ctypes.PyDLL | None = None
+_PYLIBC: CDLL | None = None
 
 
-def _pylibc() -> ctypes.PyDLL:
-    """libc's functions called with the GIL held (for fork-like calls)."""
+def _pylibc() -> CDLL:
+    """libc's and the interpreter's functions called with the GIL held (fork-like calls)."""
     global _PYLIBC
     if _PYLIBC is None:
-        _PYLIBC = ctypes.PyDLL(None, use_errno=True)
+        _PYLIBC = CDLL(use_errno=True, pyapi=True)
     return _PYLIBC
 
 
@@ -126,15 +141,15 @@ class Syscalls:
 
     def mount_setattr(self, fd: int, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
         """mount_setattr(2) on the mount an O_PATH fd refers to (AT_EMPTY_PATH)."""
-        attr = (ctypes.c_uint64 * 4)(attr_set, attr_clr, 0, 0)
+        attr = (c_uint64 * 4)(attr_set, attr_clr, 0, 0)
         flags = 0x1000 | (0x8000 if recursive else 0)  # AT_EMPTY_PATH | AT_RECURSIVE
         syscall(
             "mount_setattr",
-            ctypes.c_int(fd),
+            c_int(fd),
             b"",
-            ctypes.c_uint(flags),
-            ctypes.byref(attr),
-            ctypes.c_size_t(32),
+            c_uint(flags),
+            byref(attr),
+            c_size_t(32),
             target=f"fd {fd}",
         )
 
@@ -173,8 +188,8 @@ class Syscalls:
         self.prctl(c.PR_SET_PDEATHSIG, sig)
 
     def set_name(self, name: str) -> None:
-        buf = ctypes.create_string_buffer(name.encode()[:15])
-        check(_prctl(c.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl(PR_SET_NAME)", name)
+        buf = ffi.create_string_buffer(name.encode()[:15])
+        check(_prctl(c.PR_SET_NAME, ffi.addressof(buf), 0, 0, 0), "prctl(PR_SET_NAME)", name)
 
     # -- capabilities ---------------------------------------------------------
     def cap_bound_drop(self, cap: int) -> None:
@@ -191,7 +206,7 @@ class Syscalls:
             data[i].effective = _bits(effective)[i]
             data[i].permitted = _bits(permitted)[i]
             data[i].inheritable = _bits(inheritable)[i]
-        syscall("capset", ctypes.byref(header), ctypes.byref(data), target="capabilities")
+        syscall("capset", byref(header), byref(data), target="capabilities")
 
     def ambient_clear(self) -> None:
         self.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
@@ -205,31 +220,31 @@ class Syscalls:
         how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
         return syscall(
             "openat2",
-            ctypes.c_int(dirfd),
+            c_int(dirfd),
             fsencode(path),
-            ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how)),
+            byref(how),
+            c_size_t(sizeof(how)),
             target=path,
         )
 
     def close_range(self, first: int, last: int = 0xFFFFFFFF, cloexec: bool = False) -> None:
         flags = 4 if cloexec else 0  # CLOSE_RANGE_CLOEXEC
-        syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
+        syscall("close_range", c_uint(first), c_uint(last), c_uint(flags))
 
     def fstatfs_type(self, fd: int) -> int:
         """The filesystem magic number (statfs f_type) of an open file."""
-        buf = ctypes.create_string_buffer(128)
+        buf = ffi.create_string_buffer(128)
         check(_fstatfs(fd, buf), "fstatfs", f"fd {fd}")
         return int.from_bytes(buf.raw[:8], "little", signed=True)
 
     def statfs_type(self, path: str) -> int:
-        buf = ctypes.create_string_buffer(128)
+        buf = ffi.create_string_buffer(128)
         check(_statfs(fsencode(path), buf), "statfs", path)
         return int.from_bytes(buf.raw[:8], "little", signed=True)
 
     def personality(self, persona: int) -> None:
         _personality = libc.personality
-        _personality.argtypes = [ctypes.c_ulong]
+        _personality.argtypes = [c_ulong]
         check(_personality(persona), "personality", hex(persona))
 
     # -- processes ------------------------------------------------------------
@@ -242,28 +257,28 @@ class Syscalls:
         The interpreter's fork hooks run exactly as os.fork runs them, and the
         call does not release the GIL.
         """
-        api = ctypes.pythonapi
-        raw = _pylibc().syscall
-        raw.restype = ctypes.c_long
+        api = raw_api = _pylibc()
+        raw = raw_api.syscall
+        raw.restype = c_long
         if cgroup_fd is not None:
             flags |= _CLONE_INTO_CGROUP
         args = _CloneArgs(flags=flags, exit_signal=_SIGCHLD, cgroup=cgroup_fd or 0)
         api.PyOS_BeforeFork()
-        pid = raw(ctypes.c_long(435), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        pid = raw(c_long(435), byref(args), c_size_t(sizeof(args)))
         if pid == 0:
             api.PyOS_AfterFork_Child()
             return 0
-        errno = ctypes.get_errno() if pid < 0 else 0
+        errno = ffi.get_errno() if pid < 0 else 0
         api.PyOS_AfterFork_Parent()
         if pid < 0:
             raise KernelError("clone3", hex(flags), errno)
         return int(pid)
 
     def pidfd_open(self, pid: int) -> int:
-        return syscall("pidfd_open", ctypes.c_int(pid), ctypes.c_uint(0), target=f"pid {pid}")
+        return syscall("pidfd_open", c_int(pid), c_uint(0), target=f"pid {pid}")
 
     def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
-        syscall("pidfd_send_signal", ctypes.c_int(pidfd), ctypes.c_int(sig), None, ctypes.c_uint(0))
+        syscall("pidfd_send_signal", c_int(pidfd), c_int(sig), None, c_uint(0))
 
 
 #: The instance berth uses; tests substitute a fake where logic is tested.
