@@ -32,8 +32,6 @@ State document (``to_json``; schema version 1)::
 
 from __future__ import annotations
 
-from berth.cgroups import devices as dev
-from berth.cgroups import v1, v2
 from berth.cgroups.fs import CGROUP_FS
 from berth.cgroups.layout import UNIFIED, Hierarchy, Layout
 from berth.errors import InvalidArgument, KernelError, NotFound
@@ -212,6 +210,8 @@ class Cgroup:
         if self._bpf_devices and resources.devices:
             resources = resources.replace(devices=())
         if self.layout.mode == "v2":
+            from berth.cgroups import v2
+
             unified = self.layout.unified
             assert unified is not None
             return v2.plan(
@@ -221,6 +221,8 @@ class Cgroup:
                 bfq=self.layout.bfq,
                 current=current,
             )
+        from berth.cgroups import v1
+
         dirs = {k: d for k, d in self.paths.items() if k != UNIFIED}
         return v1.plan(
             resources, dirs, bfq=self.layout.bfq, memsw=self.layout.memsw, current=current
@@ -230,10 +232,14 @@ class Cgroup:
         """The eBPF device filter this cgroup gets (None: v1 devices, or no rules)."""
         if not self._bpf_devices:
             return None
-        return dev.bpf_program(resources.devices)
+        from berth.cgroups import devices
+
+        return devices.bpf_program(resources.devices)
 
     def ignored(self, resources: Resources) -> list[str]:
         """Settings that are accepted but have no effect with this layout (to warn about)."""
+        from berth.cgroups import v1, v2  # imported where used: a start needs one of them
+
         return v2.ignored(resources) if self.layout.mode == "v2" else v1.ignored(resources)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -246,15 +252,29 @@ class Cgroup:
         A failure half-way removes what this call made.
         """
         made: list[str] = []
+
+        def make(h: Hierarchy, d: str) -> None:
+            if self.fs.mkdir(d):
+                made.append(d)
+                if d not in self._created:
+                    self._created.append(d)
+                if h.kind == 1 and "cpuset" in h.controllers:
+                    self._fill_cpuset(d)
+
         try:
             for h, p in zip(self.layout.hierarchies, self.cgroup_paths, strict=True):
-                for d in _chain(h, p):
-                    if self.fs.mkdir(d):
-                        made.append(d)
-                        if d not in self._created:
-                            self._created.append(d)
-                        if h.kind == 1 and "cpuset" in h.controllers:
-                            self._fill_cpuset(d)
+                chain = _chain(h, p)
+                if not chain:
+                    continue
+                # The parents are usually there already: the container's own
+                # directory first, the whole chain only when a parent is missing.
+                try:
+                    make(h, chain[-1])
+                except KernelError as e:
+                    if e.errno != 2:  # ENOENT
+                        raise
+                    for d in chain:
+                        make(h, d)
             if self.layout.mode == "v2":
                 unified = self.layout.unified
                 assert unified is not None

@@ -330,9 +330,15 @@ class Layout:
         memsw = memory is not None and os.path.exists(
             os.path.join(memory.own_dir, "memory.memsw.limit_in_bytes")
         )
-        return cls.parse(
-            mountinfo, proc_cgroup, unified_controllers=controllers, bfq=bfq, memsw=memsw
+        # what parse(..., unified_controllers=controllers, bfq=bfq, memsw=memsw) gives,
+        # without parsing the texts again
+        hierarchies = tuple(
+            Hierarchy(2, tuple(controllers.split()), h.mountpoint, h.root, h.own)
+            if h.kind == 2
+            else h
+            for h in layout.hierarchies
         )
+        return cls(layout.mode, hierarchies, bfq=bfq, memsw=memsw)
 
     # -- queries ----------------------------------------------------------------------
     @property
