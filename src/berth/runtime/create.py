@@ -139,14 +139,16 @@ def create(
     pid_file: str | None = None,
     preserve_fds: int = 0,
     stdio: tuple[int, int, int] | None = None,
+    loaded: tuple[Spec, dict[str, Any]] | None = None,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
     the caller sends ``start`` on it and reads end-of-file once the program runs.
     ``stdio`` gives the descriptors that become the container's 0, 1 and 2
-    (default: this process's own)."""
+    (default: this process's own). ``loaded`` is what :func:`load_bundle` returned
+    for this bundle, when the caller has read it already."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
-    spec, doc = load_bundle(bundle)
+    spec, doc = loaded if loaded is not None else load_bundle(bundle)
     rootfs = validate(spec, bundle)
     proc_spec = spec.process
     assert proc_spec is not None
@@ -202,6 +204,8 @@ def create(
         cfg.hooks_start_container = _hooks(doc, "startContainer")
         cfg.cgroup = cg
         cfg.stdio = stdio
+        if proc_spec.terminal:
+            import berth.runtime.console  # (loaded here, not by the init)
         if cfg.hooks_start_container:
             import subprocess  # noqa: F401  (the init runs these after pivot_root)
 

@@ -14,7 +14,7 @@ import os
 
 from berth.errors import BerthError
 from berth.kernel import consts as c
-from berth.runtime import console, process, rootfs
+from berth.runtime import process, rootfs
 from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
@@ -199,6 +199,8 @@ def _init(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
         rootfs.prepare(k, plan)
     trace("init: mounted")
     if proc.terminal:
+        from berth.runtime import console  # (before pivot_root: make_controlling needs it)
+
         rootfd = os.open(cfg.rootfs if cfg.setup_rootfs else "/", os.O_PATH | os.O_CLOEXEC)
         try:
             master, peer = console.open_pty(k, rootfd, *cfg.console_size)
@@ -228,6 +230,8 @@ def _init(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
         rootfs.finalize(k, plan)
         _ensure_cwd(k, proc.cwd)
     if peer is not None:
+        from berth.runtime import console
+
         console.make_controlling(peer)
     trace("init: finalized")
     program = process.resolve_program(proc.args, proc.env)

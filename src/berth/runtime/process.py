@@ -40,6 +40,7 @@ class ProcessPlan:
         "gid",
         "groups",
         "inheritable",
+        "last_cap",
         "no_new_privileges",
         "oom_score_adj",
         "permitted",
@@ -66,6 +67,7 @@ class ProcessPlan:
         self.permitted = 0
         self.inheritable = 0
         self.ambient: list[int] = []
+        self.last_cap = max(c.CAPABILITIES.values())  # the kernel's highest capability
         self.no_new_privileges = False
         self.oom_score_adj: int | None = None
         self.personality: int | None = None
@@ -112,7 +114,7 @@ def plan(proc: Process, *, seccomp: object | None = None, preserve_fds: int = 0)
         soft = _UNLIMITED if rl.soft < 0 else rl.soft
         p.rlimits.append((c.RLIMITS[rl.type], soft, hard))
     caps = proc.capabilities
-    top = last_cap()
+    top = p.last_cap = last_cap()
     if caps is not None:
         p.bounding = _mask(caps.bounding, top)
         p.effective = _mask(caps.effective, top)
@@ -236,8 +238,7 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
     if early_seccomp:
         _load_seccomp(p.seccomp)
     if p.bounding is not None:
-        top = last_cap()
-        for cap in range(top + 1):
+        for cap in range(p.last_cap + 1):
             if not p.bounding >> cap & 1:
                 k.cap_bound_drop(cap)
     if p.uid != 0 or p.gid != 0 or p.groups:

@@ -185,23 +185,22 @@ def run(
     if not detach:
         k.set_child_subreaper()
     console = None
-    if not detach and not console_socket:
-        spec, _ = load_bundle(bundle)
-        if spec.process is not None and spec.process.terminal:
-            console = _Console()
-    if detach and not console_socket:
-        spec, _ = load_bundle(bundle)
-        if spec.process is not None and spec.process.terminal:
+    loaded = load_bundle(bundle)  # read once: create() takes it as it is
+    spec = loaded[0]
+    if not console_socket and spec.process is not None and spec.process.terminal:
+        if detach:
             from berth.errors import InvalidArgument
 
             raise InvalidArgument(
                 "cannot allocate a terminal when detaching without --console-socket"
             )
+        console = _Console()
     state, chan = create(
         store,
         container_id,
         bundle,
         k=k,
+        loaded=loaded,
         mode="run",
         console_socket=console_socket,
         console_sock_fd=console.theirs.fileno() if console else None,
@@ -283,6 +282,8 @@ def start_exec(
         from berth.seccomp import compile_filter
 
         seccomp = compile_filter(Seccomp.from_json(linux["seccomp"], "linux.seccomp"))
+    if proc.terminal:
+        import berth.runtime.console  # noqa: F401  (loaded here, not by the forked process)
     cfg = InitConfig()
     cfg.mode = "exec"
     for ns in linux.get("namespaces") or ():

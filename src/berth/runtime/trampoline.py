@@ -29,7 +29,6 @@ execveat is refused, the init execs the program directly.
 from __future__ import annotations
 
 import os
-import struct
 
 NAME = "berth-exec"
 
@@ -55,16 +54,27 @@ _CODE_X86_64 = bytes.fromhex(
 )
 
 
+def _le(*fields: tuple[int, int]) -> bytes:
+    """Little-endian (value, size in bytes) fields, packed (struct is not needed here)."""
+    return b"".join(value.to_bytes(size, "little") for value, size in fields)
+
+
 def elf_x86_64(code: bytes = _CODE_X86_64) -> bytes:
     """A minimal static ELF64 executable: header, one PT_LOAD, the code."""
     base = 0x400000
     ehdr, phdr = 64, 56
     size = ehdr + phdr + len(code)
     ident = b"\x7fELF" + bytes((2, 1, 1, 0)) + bytes(8)
-    header = ident + struct.pack(
-        "<HHIQQQIHHHHHH", 2, 0x3E, 1, base + ehdr + phdr, ehdr, 0, 0, ehdr, phdr, 1, 0, 0, 0
-    )
-    program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
+    # e_type EXEC, e_machine x86_64, e_version, e_entry, e_phoff, e_shoff, e_flags,
+    # e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+    header = ident + _le(
+        (2, 2), (0x3E, 2), (1, 4), (base + ehdr + phdr, 8), (ehdr, 8), (0, 8), (0, 4),
+        (ehdr, 2), (phdr, 2), (1, 2), (0, 2), (0, 2), (0, 2),
+    )  # fmt: skip
+    # p_type LOAD, p_flags R+X, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+    program = _le(
+        (1, 4), (5, 4), (0, 8), (base, 8), (base, 8), (size, 8), (size, 8), (0x1000, 8)
+    )  # fmt: skip
     return header + program + code
 
 
