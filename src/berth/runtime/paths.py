@@ -62,18 +62,21 @@ def ensure_in_root(
     parts = components(path)
     if ".." in parts:
         parts = components(posixpath.normpath("/" + "/".join(parts)))
-    # Find the longest prefix that exists, then create the rest one by one.
+    # Find the longest prefix that exists (keeping it open: the first parent), then
+    # create the rest one by one.
     have = len(parts) - 1
+    parent = -1
     while have > 0:
         try:
-            os.close(open_in_root(k, rootfd, "/".join(parts[:have])))
+            parent = open_in_root(k, rootfd, "/".join(parts[:have]), os.O_PATH | os.O_DIRECTORY)
             break
         except KernelError as e:
             if e.errno != errno.ENOENT:
                 raise
             have -= 1
     for i in range(have, len(parts)):
-        parent = open_in_root(k, rootfd, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY)
+        if parent < 0:
+            parent = open_in_root(k, rootfd, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY)
         try:
             last = i == len(parts) - 1
             try:
@@ -106,6 +109,7 @@ def ensure_in_root(
                 raise KernelError("create", "/" + "/".join(parts[: i + 1]), e.errno or 0) from None
         finally:
             os.close(parent)
+            parent = -1
     return open_in_root(k, rootfd, "/".join(parts))
 
 

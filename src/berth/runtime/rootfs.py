@@ -458,15 +458,40 @@ def _copy_tree(src: int, dst: int) -> None:
         os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
 
 
-def _devices(k: Syscalls, rootfd: int, p: RootfsPlan) -> None:
-    for d in p.devices:
-        parent_path, name = os.path.split(d.path)
-        parent = ensure_in_root(k, rootfd, parent_path)
+class _Dirs:
+    """The directory of the last device node or link made, kept open for the next one
+    in the same directory (a fresh /dev holds them all)."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self) -> None:
+        self.path = ""
+        self.fd = -1
+
+    def get(self, k: Syscalls, rootfd: int, path: str) -> int:
+        if self.fd >= 0 and path == self.path:
+            return self.fd
+        self.close()
+        parent = ensure_in_root(k, rootfd, path)
         try:
-            dirfd = os.open(fd_path(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.fd = os.open(fd_path(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         finally:
             os.close(parent)
-        try:
+        self.path = path
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd = -1
+
+
+def _devices(k: Syscalls, rootfd: int, p: RootfsPlan) -> None:
+    dirs = _Dirs()
+    try:
+        for d in p.devices:
+            parent_path, name = os.path.split(d.path)
+            dirfd = dirs.get(k, rootfd, parent_path)
             try:
                 os.unlink(name, dir_fd=dirfd)
             except FileNotFoundError:
@@ -489,22 +514,15 @@ def _devices(k: Syscalls, rootfd: int, p: RootfsPlan) -> None:
             os.chmod(name, d.mode & 0o7777, dir_fd=dirfd)
             if d.uid or d.gid:
                 os.chown(name, d.uid, d.gid, dir_fd=dirfd, follow_symlinks=False)
-        finally:
-            os.close(dirfd)
-    for link_target, link in p.symlinks:
-        parent_path, name = os.path.split(link)
-        parent = ensure_in_root(k, rootfd, parent_path)
-        try:
-            dirfd = os.open(fd_path(parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        finally:
-            os.close(parent)
-        try:
+        for link_target, link in p.symlinks:
+            parent_path, name = os.path.split(link)
+            dirfd = dirs.get(k, rootfd, parent_path)
             try:
                 os.symlink(link_target, name, dir_fd=dirfd)
             except FileExistsError:
                 pass
-        finally:
-            os.close(dirfd)
+    finally:
+        dirs.close()
 
 
 def _write_sysctl(k: Syscalls, key: str, value: str) -> None:
