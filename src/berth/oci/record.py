@@ -88,6 +88,42 @@ class _Field:
         self.conv: Any = None
 
 
+class _LazyFields:
+    """A record class's ``__record_fields__`` / ``__record_by_json__`` until first read:
+    then both are built (bases first) and replace these in the class."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, cls: type[Record]) -> dict[str, _Field]:
+        _build_fields(cls)
+        table: dict[str, _Field] = cls.__dict__[self.name]
+        return table
+
+
+def _build_fields(cls: type[Record]) -> None:
+    fields: dict[str, _Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base is not Record and issubclass(base, Record):
+            fields.update(base.__record_fields__)
+    specs: dict[str, _FieldSpec] = cls.__dict__.get("__record_specs__", {})
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        if name.startswith("_") or name == "extra" or "ClassVar" in annotation:
+            continue
+        spec = specs.get(name)
+        if spec is not None:
+            fields[name] = _Field(
+                name, spec.json or camel(name), annotation, spec.default, spec.factory
+            )
+        else:
+            default = cls.__dict__.get(name, _MISSING)
+            fields[name] = _Field(name, camel(name), annotation, default, None)
+    type.__setattr__(cls, "__record_fields__", fields)
+    type.__setattr__(cls, "__record_by_json__", {f.json: f for f in fields.values()})
+
+
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
 class Record:
     """Base of every record: subclass it and annotate the fields."""
@@ -99,28 +135,24 @@ class Record:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        fields: dict[str, _Field] = {}
-        for base in reversed(cls.__mro__[1:]):
-            fields.update(base.__dict__.get("__record_fields__", {}))
+        specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if not isinstance(annotation, str):
                 raise TypeError(
                     f"{cls.__name__}: records need `from __future__ import annotations`"
                 )
-            if name.startswith("_") or name == "extra" or "ClassVar" in annotation:
-                continue
             value = cls.__dict__.get(name, _MISSING)
-            json_key, default, factory = camel(name), value, None
             if isinstance(value, _FieldSpec):
-                json_key = value.json or json_key
-                default, factory = value.default, value.factory
-                if default is _MISSING:
+                specs[name] = value
+                if value.default is _MISSING:
                     delattr(cls, name)
                 else:
-                    type.__setattr__(cls, name, default)
-            fields[name] = _Field(name, json_key, annotation, default, factory)
-        cls.__record_fields__ = fields
-        cls.__record_by_json__ = {f.json: f for f in fields.values()}
+                    type.__setattr__(cls, name, value.default)
+        # The field tables are built on first use (see _LazyFields): a module declares
+        # dozens of records, and one command uses a few of them.
+        type.__setattr__(cls, "__record_specs__", specs)
+        type.__setattr__(cls, "__record_fields__", _LazyFields("__record_fields__"))
+        type.__setattr__(cls, "__record_by_json__", _LazyFields("__record_by_json__"))
 
     def __init__(self, **kw: Any) -> None:
         setter = object.__setattr__
