@@ -252,6 +252,7 @@ class Cgroup:
         A failure half-way removes what this call made.
         """
         made: list[str] = []
+        cpuset: dict[str, str] = {}  # what the last cpuset directory made was given
 
         def make(h: Hierarchy, d: str) -> None:
             if self.fs.mkdir(d):
@@ -259,22 +260,26 @@ class Cgroup:
                 if d not in self._created:
                     self._created.append(d)
                 if h.kind == 1 and "cpuset" in h.controllers:
-                    self._fill_cpuset(d)
+                    self._fill_cpuset(d, cpuset)
 
+        # The container's own directory first: its parents are usually there already.
+        # Once one hierarchy lacks them, the others are made parents first.
+        parents_missing = False
         try:
             for h, p in zip(self.layout.hierarchies, self.cgroup_paths, strict=True):
                 chain = _chain(h, p)
                 if not chain:
                     continue
-                # The parents are usually there already: the container's own
-                # directory first, the whole chain only when a parent is missing.
-                try:
-                    make(h, chain[-1])
-                except KernelError as e:
-                    if e.errno != 2:  # ENOENT
-                        raise
-                    for d in chain:
-                        make(h, d)
+                if not parents_missing:
+                    try:
+                        make(h, chain[-1])
+                        continue
+                    except KernelError as e:
+                        if e.errno != 2:  # ENOENT
+                            raise
+                        parents_missing = True
+                for d in chain:
+                    make(h, d)
             if self.layout.mode == "v2":
                 unified = self.layout.unified
                 assert unified is not None
@@ -288,13 +293,20 @@ class Cgroup:
                 self._created.remove(d)
             raise
 
-    def _fill_cpuset(self, d: str) -> None:
+    def _fill_cpuset(self, d: str, given: dict[str, str]) -> None:
+        """A new v1 cpuset directory gets its parent's CPUs and memory nodes (the same
+        values again where the kernel copied them already: cgroup.clone_children).
+        ``given`` remembers what the last one got: the value for its child, if next."""
         parent = d.rsplit("/", 1)[0]
         for name in ("cpuset.cpus", "cpuset.mems"):
-            if not self.fs.read(f"{d}/{name}").strip():
+            if given.get("dir") == parent:
+                value = given[name]
+            else:
                 value = self.fs.read(f"{parent}/{name}").strip()
-                if value:
-                    self.fs.write(f"{d}/{name}", value)
+            if value:
+                self.fs.write(f"{d}/{name}", value)
+            given[name] = value
+        given["dir"] = d
 
     def _enable(self, controllers: tuple[str, ...]) -> None:
         """v2: make ``controllers`` available to the container's directory.
