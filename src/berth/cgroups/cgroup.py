@@ -565,22 +565,30 @@ class Cgroup:
             self._created.remove(d)
 
     def _remove_tree(self, d: str, deadline: float) -> None:
+        """rmdir ``d``; when it is busy, its child cgroups first, then again until its
+        processes are gone (or ``deadline``)."""
         import time
 
-        for child in self.fs.subdirs(d):
-            self._remove_tree(f"{d}/{child}", deadline)
         delay = 0.005
+        children_done = False
         while True:
             try:
                 self.fs.rmdir(d)
                 return
             except KernelError as e:
-                if e.errno != 16 or time.monotonic() > deadline:
-                    if e.errno == 16:
-                        raise KernelError(
-                            "rmdir", d, 16, "processes are still in it: kill them first"
-                        ) from None
+                if e.errno not in (16, 39):  # EBUSY, ENOTEMPTY
                     raise
+                if not children_done:
+                    children_done = True
+                    children = self.fs.subdirs(d)
+                    for child in children:
+                        self._remove_tree(f"{d}/{child}", deadline)
+                    if children:
+                        continue
+                if time.monotonic() > deadline:
+                    raise KernelError(
+                        "rmdir", d, e.errno, "processes are still in it: kill them first"
+                    ) from None
             self.fs.sleep(delay)
             delay = min(delay * 2, 0.1)
 
