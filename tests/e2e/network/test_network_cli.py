@@ -408,3 +408,32 @@ def test_docker_py_networks(engine: Engine) -> None:
             client.networks.get("pynet")
     finally:
         client.close()
+
+
+def test_created_container_lists_its_networks_and_a_missing_network_fails_create(
+    engine: Engine,
+) -> None:
+    ok(engine, "network", "create", "created-net")
+    try:
+        cid = ok(engine, "create", "--network", "created-net", "--network-alias", "db", *HTTPD)
+        cid = cid.strip()
+        # as Docker: the networks it will join are listed before it starts, without addresses
+        nets = inspect(engine, cid)["NetworkSettings"]["Networks"]  # type: ignore[index]
+        assert list(nets) == ["created-net"]
+        assert nets["created-net"]["Aliases"] == ["db"]
+        assert nets["created-net"]["IPAddress"] == ""
+        # disconnected and connected again while created (what docker-compose does)
+        ok(engine, "network", "disconnect", "created-net", cid)
+        assert inspect(engine, cid)["NetworkSettings"]["Networks"] == {}  # type: ignore[index]
+        ok(engine, "network", "connect", "--alias", "db2", "created-net", cid)
+        code, _, err = berth(engine, "network", "connect", "created-net", cid)
+        assert code == 1 and "already exists in network created-net" in err
+        ok(engine, "start", cid)
+        nets = inspect(engine, cid)["NetworkSettings"]["Networks"]  # type: ignore[index]
+        assert "db2" in nets["created-net"]["Aliases"] and nets["created-net"]["IPAddress"]
+        ok(engine, "rm", "-f", cid)
+    finally:
+        ok(engine, "network", "rm", "created-net")
+    code, _, err = berth(engine, "create", "--network", "no-such-net", "busybox", "true")
+    assert code == 125 and "network no-such-net not found" in err
+    assert ok(engine, "ps", "-aq") == ""
