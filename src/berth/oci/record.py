@@ -204,6 +204,17 @@ class Record:
     @classmethod
     def from_json(cls, doc: object, where: str = "") -> Self:
         """Check and convert a decoded JSON value; ``where`` prefixes error paths."""
+        try:
+            # Paths are text made for every value, and needed only in an error
+            # message: convert without them first, again with them on an error.
+            return cls._from_json(doc, None)
+        except InvalidArgument:
+            pass
+        return cls._from_json(doc, where)
+
+    @classmethod
+    def _from_json(cls, doc: object, where: str | None) -> Self:
+        """from_json; ``where`` None: make no paths (the message is not to be shown)."""
         if not isinstance(doc, dict):
             raise InvalidArgument(f"{where or cls.__name__}: expected an object, got {_kind(doc)}")
         values: dict[str, Any] = {}
@@ -216,10 +227,10 @@ class Record:
                 continue
             if f.conv is None:
                 f.conv = _converter(f.annotation, sys.modules[cls.__module__].__dict__)
-            values[f.name] = f.conv(raw, f"{where}.{key}" if where else key)
+            values[f.name] = f.conv(raw, None if where is None else _at(where, key))
         for name, f in cls.__record_fields__.items():
             if name not in values and f.default is _MISSING and f.factory is None:
-                path = f"{where}.{f.json}" if where else f.json
+                path = _at(where or "", f.json)
                 raise InvalidArgument(f"{path}: required field is missing")
         values["extra"] = extra
         return cls(**values)
@@ -237,6 +248,10 @@ class Record:
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _dump(value: object) -> Any:
@@ -279,8 +294,9 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 _SCALAR_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
 
 
-def _converter(annotation: str, scope: dict[str, Any]) -> Callable[[object, str], Any]:
-    """Build the function that checks and converts one JSON value."""
+def _converter(annotation: str, scope: dict[str, Any]) -> Callable[[object, str | None], Any]:
+    """Build the function that checks and converts one JSON value (``w``: its path
+    for messages, or None when no message is to be shown: see Record.from_json)."""
     ann = annotation.strip()
     if ann.endswith("| None"):
         inner = _converter(ann[: -len("| None")], scope)
@@ -294,7 +310,7 @@ def _converter(annotation: str, scope: dict[str, Any]) -> Callable[[object, str]
         types, what = _SCALARS[ann], _SCALAR_NAMES[ann]
         strict_int = ann in ("int", "float")
 
-        def scalar(v: object, w: str) -> object:
+        def scalar(v: object, w: str | None) -> object:
             if not isinstance(v, types) or (strict_int and isinstance(v, bool)):
                 raise InvalidArgument(f"{w}: expected {what}, got {_kind(v)}")
             return v
@@ -303,22 +319,29 @@ def _converter(annotation: str, scope: dict[str, Any]) -> Callable[[object, str]
     if ann.startswith("tuple[") and ann.endswith(", ...]"):
         item = _converter(ann[len("tuple[") : -len(", ...]")], scope)
 
-        def array(v: object, w: str) -> tuple[Any, ...]:
+        def array(v: object, w: str | None) -> tuple[Any, ...]:
             if not isinstance(v, list):
                 raise InvalidArgument(f"{w}: expected an array, got {_kind(v)}")
-            return tuple(item(x, f"{w}[{i}]") for i, x in enumerate(v))
+            if w is None:
+                return tuple([item(x, None) for x in v])
+            return tuple([item(x, f"{w}[{i}]") for i, x in enumerate(v)])
 
         return array
     if ann.startswith("dict[str,") and ann.endswith("]"):
         value_conv = _converter(ann[len("dict[str,") : -1], scope)
 
-        def mapping(v: object, w: str) -> dict[str, Any]:
+        def mapping(v: object, w: str | None) -> dict[str, Any]:
             if not isinstance(v, dict):
                 raise InvalidArgument(f"{w}: expected an object, got {_kind(v)}")
+            if w is None:
+                return {k: value_conv(x, None) for k, x in v.items()}
             return {k: value_conv(x, f"{w}.{k}") for k, x in v.items()}
 
         return mapping
     target = scope.get(ann)
     if target is None or not hasattr(target, "from_json"):
         raise TypeError(f"record: cannot convert annotation {annotation!r}")
-    return lambda v, w: target.from_json(v, w)
+    if isinstance(target, type) and issubclass(target, Record):
+        record: type[Record] = target
+        return lambda v, w: record._from_json(v, w)
+    return lambda v, w: target.from_json(v, w or "")
