@@ -225,6 +225,10 @@ def _pick(candidates: list[MountEntry], own: str) -> MountEntry | None:
     return usable[0]
 
 
+#: Layout.detect's last parse (before probes), keyed by the texts it parsed
+_PARSED: dict[tuple[str, str], Layout] = {}
+
+
 class Layout:
     """The cgroup hierarchies of this host, and our own cgroup in each."""
 
@@ -303,12 +307,26 @@ class Layout:
 
     @classmethod
     def detect(cls) -> Layout:
-        """The layout of this host, as this process sees it."""
+        """The layout of this host, as this process sees it.
+
+        The texts are read every time; parsing them is done once per distinct text
+        (a long-lived process such as the monitor reads the same ones for every
+        container): the parse is kept, keyed by the cgroup lines of mountinfo and
+        /proc/self/cgroup it came from. The probes (our cgroup2 controllers, BFQ,
+        swap accounting) are made afresh each time.
+        """
         with open("/proc/self/mountinfo") as f:
             mountinfo = f.read()
         with open("/proc/self/cgroup") as f:
             proc_cgroup = f.read()
-        layout = cls.parse(mountinfo, proc_cgroup)
+        # only cgroup mounts matter (fstype "cgroup" or "cgroup2", after the " - ")
+        cgroup_mounts = "\n".join(line for line in mountinfo.splitlines() if " - cgroup" in line)
+        key = (cgroup_mounts, proc_cgroup)
+        layout = _PARSED.get(key)
+        if layout is None:
+            layout = cls.parse(cgroup_mounts, proc_cgroup)
+            _PARSED.clear()
+            _PARSED[key] = layout
         import os
 
         unified = layout.unified

@@ -217,3 +217,52 @@ def test_hierarchy_directory_with_root_mount() -> None:
     h = Hierarchy(1, ("memory",), "/sys/fs/cgroup/memory", "/", "/a")
     assert h.directory("/") == "/sys/fs/cgroup/memory"
     assert h.directory("/a/b") == "/sys/fs/cgroup/memory/a/b"
+
+
+def test_detect_parses_each_text_once_and_probes_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Layout.detect keeps its parse keyed by the texts: the same texts are parsed once,
+    new ones (another cgroup of ours) again; cgroup.controllers is read every time."""
+    import builtins
+    import io
+
+    from berth.cgroups import layout as layout_mod
+
+    files = {
+        "/proc/self/mountinfo": t.HYBRID_MOUNTINFO + "99 1 0:99 / /mnt/x rw - overlay o rw\n",
+        "/proc/self/cgroup": t.HYBRID_CGROUP,
+        "/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n",
+    }
+    real_open = builtins.open
+
+    def fake_open(path: str, *args: object, **kw: object) -> object:
+        if path in files:
+            return io.StringIO(files[path])
+        if str(path).startswith(("/proc/", "/sys/")):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kw)  # type: ignore[call-overload]
+
+    parses: list[str] = []
+    real_parse = Layout.parse.__func__  # type: ignore[attr-defined]
+
+    def counting_parse(cls: type[Layout], mountinfo: str, proc_cgroup: str, **kw: object) -> Layout:
+        parses.append(proc_cgroup)
+        return real_parse(cls, mountinfo, proc_cgroup, **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(Layout, "parse", classmethod(counting_parse))
+    monkeypatch.setattr(layout_mod, "_PARSED", {})
+    first = Layout.detect()
+    files["/proc/self/mountinfo"] += "100 1 0:100 / /mnt/y rw - overlay o rw\n"  # not cgroup
+    files["/sys/fs/cgroup/unified/cgroup.controllers"] = "hugetlb pids\n"
+    second = Layout.detect()
+    assert len(parses) == 1
+    unified = second.unified
+    assert unified is not None and unified.controllers == ("hugetlb", "pids")
+    assert [h.name for h in first.hierarchies] == [h.name for h in second.hierarchies]
+    files["/proc/self/cgroup"] = t.HYBRID_CGROUP.replace(t.OWN_MEMORY, "/other")
+    third = Layout.detect()
+    assert len(parses) == 2
+    memory = third.hierarchy("memory")
+    assert memory is not None and memory.own == "/other"
