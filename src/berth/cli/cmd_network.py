@@ -190,20 +190,25 @@ def network_create(ctx: Context, opts: Parsed) -> int:
     return 0
 
 
-def _row(net: dict[str, Any], trunc: bool) -> dict[str, str]:
-    """A row of ``network ls --format`` with Docker's field names."""
+def _row(net: dict[str, Any], trunc: bool) -> dict[str, Any]:
+    """A row of ``network ls --format`` with Docker's field names and ``.Label "key"``."""
+    from berth.cli.psformat import PsRow
+
     labels = net.get("Labels") or {}
     created = str(net.get("Created") or "")
-    return {
-        "ID": net["Id"][:12] if trunc else net["Id"],
-        "Name": net.get("Name", ""),
-        "Driver": net.get("Driver", ""),
-        "Scope": net.get("Scope", ""),
-        "IPv6": "true" if net.get("EnableIPv6") else "false",
-        "Internal": "true" if net.get("Internal") else "false",
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-        "CreatedAt": created,
-    }
+    return PsRow(
+        {
+            "ID": net["Id"][:12] if trunc else net["Id"],
+            "Name": net.get("Name", ""),
+            "Driver": net.get("Driver", ""),
+            "Scope": net.get("Scope", ""),
+            "IPv6": "true" if net.get("EnableIPv6") else "false",
+            "Internal": "true" if net.get("Internal") else "false",
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "CreatedAt": created,
+        },
+        labels,
+    )
 
 
 @command(

@@ -53,9 +53,12 @@ def _ago(created: int) -> str:
 class PsRow(dict):  # type: ignore[type-arg]
     """A row for ``--format``: Docker's field names, and ``.Label "key"``."""
 
+    def __init__(self, fields: dict[str, Any], labels: dict[str, Any] | None = None) -> None:
+        super().__init__(fields)
+        self._labels = dict(labels or {})  # not a field: {{json .}} shows the fields only
+
     def Label(self, key: str) -> str:
-        labels = self.get("_labels") or {}
-        return str(labels.get(key, ""))
+        return str(self._labels.get(key, ""))
 
 
 def row(c: dict[str, Any], no_trunc: bool) -> PsRow:
@@ -64,20 +67,24 @@ def row(c: dict[str, Any], no_trunc: bool) -> PsRow:
         cmd = cmd[:19] + "…"
     labels = c.get("Labels") or {}
     return PsRow(
-        ID=c["Id"] if no_trunc else c["Id"][:12],
-        Image=c.get("Image", ""),
-        Command=f'"{cmd}"',
-        CreatedAt=time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created", 0))),
-        RunningFor=_ago(int(c.get("Created", 0))),
-        Status=c.get("Status", ""),
-        State=c.get("State", ""),
-        Ports=format_ports(c.get("Ports") or []),
-        Names=",".join(n.lstrip("/") for n in c.get("Names") or []),
-        Labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-        Mounts=",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
-        Networks=",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
-        Size=str(c.get("SizeRw", 0)),
-        _labels=labels,
+        {
+            "ID": c["Id"] if no_trunc else c["Id"][:12],
+            "Image": c.get("Image", ""),
+            "Command": f'"{cmd}"',
+            "CreatedAt": time.strftime(
+                "%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created", 0))
+            ),
+            "RunningFor": _ago(int(c.get("Created", 0))),
+            "Status": c.get("Status", ""),
+            "State": c.get("State", ""),
+            "Ports": format_ports(c.get("Ports") or []),
+            "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
+            "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
+            "Size": str(c.get("SizeRw", 0)),
+        },
+        labels,
     )
 
 

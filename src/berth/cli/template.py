@@ -807,8 +807,28 @@ class Template:
             except TypeError:
                 raise _ExecError(f"wrong number or type of args for {first[1]}")
         if len(cmd) > 1 or piped is not _UNSET:
-            raise _ExecError("can't give argument to non-function")
+            method = self._method(first, dot, scopes)
+            if method is None:
+                raise _ExecError("can't give argument to non-function")
+            args = [self._operand(op, dot, scopes) for op in cmd[1:]]
+            if piped is not _UNSET:
+                args.append(piped)
+            try:
+                return method(*args)
+            except TypeError:
+                raise _ExecError(f"wrong number or type of args for {first[2][-1]}") from None
         return self._operand(first, dot, scopes)
+
+    def _method(self, op: Any, dot: object, scopes: list[dict[str, object]]) -> Any:
+        """A method taking arguments, as Go templates call them: ``{{.Label "key"}}``
+        on the rows berth's commands give (exported, capitalised names only)."""
+        if op[0] != "field" or not op[2] or not op[2][-1][:1].isupper():
+            return None
+        receiver = self._operand(("field", op[1], op[2][:-1]), dot, scopes)
+        if type(receiver).__module__ == "builtins":
+            return None
+        method = getattr(type(receiver), op[2][-1], None)
+        return getattr(receiver, op[2][-1]) if callable(method) else None
 
     def _operand(self, op: Any, dot: object, scopes: list[dict[str, object]]) -> object:
         kind = op[0]

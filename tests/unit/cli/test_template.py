@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from berth.cli.template import Template, go_float, go_str, parse_format, printf, render
+from berth.cli.template import (
+    Template,
+    TemplateError,
+    go_float,
+    go_str,
+    parse_format,
+    printf,
+    render,
+)
 from berth.errors import InvalidArgument
 
 DOC = {
@@ -152,3 +160,18 @@ def test_text_without_actions_is_unchanged(text: str) -> None:
 def test_printf_matches_go_for_simple_verbs(n: int, s: str, w: int) -> None:
     assert printf(f"%{w}d|%-{w}s|%v|%%", n, s, n) == f"{n:>{w}}|{s:<{w}}|{n}|%"
     assert printf("%d") == "%!d(MISSING)"
+
+
+def test_methods_with_arguments_on_rows() -> None:
+    from berth.cli.psformat import PsRow
+
+    rows = [PsRow({"Names": "web"}, {"team": "a"}), PsRow({"Names": "db"}, {})]
+    out = render('{{.Names}} [{{.Label "team"}}]', rows)  # type: ignore[arg-type]
+    assert out == "web [a]\ndb []\n"
+    # a method is not a field: {{json .}} shows Docker's fields only
+    assert render("{{json .}}", rows[:1]) == '{"Names":"web"}\n'  # type: ignore[arg-type]
+    with pytest.raises(TemplateError, match="can't give argument to non-function"):
+        render('{{.Names "x"}}', rows)  # type: ignore[arg-type]
+    # plain maps have no methods: their Go-looking keys are never called
+    with pytest.raises(TemplateError, match="can't give argument to non-function"):
+        render('{{.Get "x"}}', [{"Get": "v"}])
