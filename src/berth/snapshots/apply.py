@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 
 from berth.errors import CorruptContent, KernelError
 from berth.kernel import consts as c
+from berth.snapshots.tarstream import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _RESOLVE = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS
-_CHUNK = 1 << 20
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_TAR_BUF = 64 << 10  # tarfile copies its buffer past every header: keep it small
 _MAX_DIR_FDS = 512
 
 
@@ -155,16 +153,8 @@ def _remove(name: str, pfd: int, st: os.stat_result, dirs: _Dirs) -> None:
         os.unlink(name, dir_fd=pfd)
 
 
-def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
-    out = []
-    for key, value in member.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            name = key[len("SCHILY.xattr.") :]
-            if name.startswith("trusted.overlay."):
-                continue
-            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-            out.append((name, raw))
-    return out
+def _xattrs(e: Entry) -> list[tuple[str, bytes]]:
+    return [(k, v) for k, v in e.xattrs if not k.startswith("trusted.overlay.")]
 
 
 def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer") -> ApplyResult:
@@ -174,25 +164,13 @@ def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer
     size = entries = 0
     dir_times: dict[str, tuple[int, int]] = {}
     try:
-        try:
-            tf = tarfile.open(fileobj=fileobj, mode="r|", bufsize=_TAR_BUF)
-        except tarfile.ReadError as e:
-            raise CorruptContent(f"{what}: not a tar archive ({e})") from None
-        with tf:
-            while True:
-                try:
-                    member = tf.next()
-                except tarfile.TarError as e:
-                    raise CorruptContent(f"{what}: broken tar archive ({e})") from None
-                if member is None:
-                    break
-                entries += 1
-                size += _apply_one(tf, member, dirs, dir_times, what)
+        reader = TarReader(fileobj, what)
+        for e in reader:
+            entries += 1
+            size += _apply_one(reader, e, dirs, dir_times, what)
         _set_dir_times(dirs, dir_times)
     except CorruptContent:
         raise
-    except tarfile.TarError as e:
-        raise CorruptContent(f"{what}: broken tar archive ({e})") from None
     except (OSError, KernelError, EOFError) as e:
         raise CorruptContent(f"{what}: cannot unpack: {e}") from None
     finally:
@@ -202,15 +180,16 @@ def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer
 
 
 def _apply_one(
-    tf: tarfile.TarFile,
-    m: tarfile.TarInfo,
+    reader: TarReader,
+    m: Entry,
     dirs: _Dirs,
     dir_times: dict[str, tuple[int, int]],
     what: str,
 ) -> int:
     path = clean_name(m.name, f"{what}: entry")
+    kind = m.kind
     if not path:
-        if m.isdir():  # "./" itself: the root's attributes
+        if kind == DIR:  # "./" itself: the root's attributes
             fd = dirs.open_dir("")
             try:
                 _set_owner_mode_fd(fd, m)
@@ -226,7 +205,7 @@ def _apply_one(
     mode = m.mode & 0o7777
     st: os.stat_result | None = None
     fresh = path not in dirs.seen
-    if m.isreg() and fresh:
+    if kind == REG and fresh:
         try:  # the common case: a new file in a directory of this layer
             fd = os.open(name, _CREATE, mode & 0o777, dir_fd=pfd)
         except FileExistsError:
@@ -236,26 +215,21 @@ def _apply_one(
             st = os.lstat(name, dir_fd=pfd)
         except FileNotFoundError:
             st = None
-        if st is not None and not (m.isdir() and stat.S_ISDIR(st.st_mode)):
+        if st is not None and not (kind == DIR and stat.S_ISDIR(st.st_mode)):
             _remove(name, pfd, st, dirs)
             pfd = dirs.get(parent)
             st = None
-        if m.isreg():
+        if kind == REG:
             fd = os.open(name, _CREATE, mode & 0o777, dir_fd=pfd)
     dirs.seen.add(path)
-    if m.isreg():
+    if kind == REG:
         try:
-            src = tf.extractfile(m)
-            if src is not None:
-                remaining = m.size
-                while remaining > 0:
-                    chunk = src.read(min(_CHUNK, remaining))
-                    if not chunk:
-                        raise CorruptContent(f"{what}: truncated tar archive in {m.name!r}")
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    remaining -= len(chunk)
+            if m.sparse is None:
+                for piece in reader.data(m):
+                    while piece:
+                        piece = piece[os.write(fd, piece) :]
+            else:
+                _write_sparse(reader, m, fd, what)
             if (m.uid, m.gid) != dirs.ids or parent not in dirs.plain:
                 _set_owner_mode_fd(fd, m)
             elif mode & 0o7000 or mode & dirs.umask:
@@ -265,8 +239,8 @@ def _apply_one(
             os.utime(fd, ns=_times(m))
         finally:
             os.close(fd)
-        return m.size
-    if m.isdir():
+        return m.realsize
+    if kind == DIR:
         if st is None:
             try:
                 os.mkdir(name, 0o700, dir_fd=pfd)
@@ -286,13 +260,13 @@ def _apply_one(
             os.close(fd)
         dir_times[path] = _times(m)
         return 0
-    if m.issym():
+    if kind == SYM:
         pfd = _make(lambda fd: os.symlink(m.linkname, name, dir_fd=fd), name, parent, dirs)
         if (m.uid, m.gid) != dirs.ids or parent not in dirs.plain:
             os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
         return 0
-    if m.islnk():
+    if kind == LNK:
         target = clean_name(m.linkname, f"{what}: hard link {m.name!r} ->")
         if not target:
             raise CorruptContent(f"{what}: hard link {m.name!r} points at the layer root")
@@ -304,15 +278,37 @@ def _apply_one(
 
         _make(link, name, parent, dirs)
         return 0
-    if m.ischr() or m.isblk() or m.isfifo():
-        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-        dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
-        pfd = _make(lambda fd: os.mknod(name, kind | 0o600, dev, dir_fd=fd), name, parent, dirs)
+    if kind in (CHR, BLK, FIFO):
+        fmt = stat.S_IFCHR if kind == CHR else stat.S_IFBLK if kind == BLK else stat.S_IFIFO
+        dev = os.makedev(m.devmajor, m.devminor) if kind != FIFO else 0
+        pfd = _make(lambda fd: os.mknod(name, fmt | 0o600, dev, dir_fd=fd), name, parent, dirs)
         os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         os.chmod(name, mode, dir_fd=pfd)
         os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
         return 0
-    raise CorruptContent(f"{what}: entry {m.name!r} has an unsupported tar type {m.type!r}")
+    raise CorruptContent(f"{what}: entry {m.name!r} has an unsupported tar type {kind!r}")
+
+
+def _write_sparse(reader: TarReader, m: Entry, fd: int, what: str) -> None:
+    """Write a sparse file's stored data into its regions; the rest stays a hole."""
+    regions = iter(m.sparse or ())
+    offset = left = 0
+    for piece in reader.data(m):
+        while piece:
+            if not left:
+                region = next(regions, None)
+                if region is None:
+                    raise CorruptContent(f"{what}: {m.name!r} has more data than its sparse map")
+                offset, left = region
+                if offset < 0 or offset + left > m.realsize:
+                    raise CorruptContent(f"{what}: {m.name!r} has a region past its end")
+            n = os.pwrite(fd, piece[:left], offset)
+            piece = piece[n:]
+            offset += n
+            left -= n
+    if left or next(regions, None) is not None:
+        raise CorruptContent(f"{what}: {m.name!r} has less data than its sparse map")
+    os.ftruncate(fd, m.realsize)
 
 
 def _make(create: Callable[[int], None], name: str, parent: str, dirs: _Dirs) -> int:
@@ -351,16 +347,13 @@ def _whiteout(parent: str, name: str, dirs: _Dirs) -> None:
     os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
 
 
-def _set_owner_mode_fd(fd: int, m: tarfile.TarInfo) -> None:
+def _set_owner_mode_fd(fd: int, m: Entry) -> None:
     os.fchown(fd, m.uid, m.gid)
     os.fchmod(fd, m.mode & 0o7777)
 
 
-def _times(m: tarfile.TarInfo) -> tuple[int, int]:
-    mtime = int(m.mtime * 1_000_000_000)
-    atime_raw = m.pax_headers.get("atime")
-    atime = int(float(atime_raw) * 1_000_000_000) if atime_raw else mtime
-    return atime, mtime
+def _times(m: Entry) -> tuple[int, int]:
+    return (m.mtime_ns if m.atime_ns is None else m.atime_ns), m.mtime_ns
 
 
 def _set_dir_times(dirs: _Dirs, times: dict[str, tuple[int, int]]) -> None:
