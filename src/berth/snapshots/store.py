@@ -17,6 +17,15 @@ own ``upper`` and ``work`` directories. For many layers the option text
 exceeds mount(2)'s one page: apply such a MountOp with
 :func:`berth.kernel.fsmount.apply`, which then passes each lowerdir with
 fsconfig ``lowerdir+``.
+
+The snapshots root is marked as the top of unrelated directory trees
+(``FS_TOPDIR_FL``, ``chattr +T``; :func:`spread_hint`), so that ext4's Orlov
+allocator places each new snapshot in a block group of its own instead of
+next to its siblings. On a journal-less ext4 (this project's machines) every
+inode allocation scans past the inodes of its group that were freed in the
+last 12 hours (``recently_deleted``): in groups churned by removed layers a
+file creation cost ~300 us instead of ~10 us, which made layer unpack 3-5x
+slower. Filesystems without the flag ignore the hint.
 """
 
 from __future__ import annotations
@@ -38,6 +47,34 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 TMP_PREFIX = ".tmp-"
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_TOPDIR_FL = 0x00020000
+
+
+def spread_hint(path: str) -> bool:
+    """Mark directory ``path`` FS_TOPDIR_FL (its subdirectories are unrelated trees).
+
+    Best effort: False where the filesystem has no such flag (tmpfs, xfs, overlay).
+    """
+    import fcntl
+    import struct
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        buf = bytearray(4)
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf)
+        (flags,) = struct.unpack("=I", buf)
+        if not flags & FS_TOPDIR_FL:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("=I", flags | FS_TOPDIR_FL))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class Snapshotter:
@@ -45,6 +82,7 @@ class Snapshotter:
         self.root = root
         self._sys = sys
         os.makedirs(root, exist_ok=True)
+        spread_hint(root)
 
     @property
     def sys(self) -> Syscalls:
