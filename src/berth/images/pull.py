@@ -360,17 +360,17 @@ def _download(
                     pass
                 w.hasher.verify(desc.digest, desc.size, what)
             else:
-                counted = CountingHasher(Decompressor(tee, compression, what))
-                with Prefetch(counted) as ahead:
+                with Prefetch(Decompressor(tee, compression, what)) as ahead:
+                    counted = CountingHasher(ahead)
 
                     def verify() -> None:
-                        ahead.drain()
+                        counted.drain()
                         events.put(pm.status("Verifying Checksum", ident))
                         w.hasher.verify(desc.digest, desc.size, what)
                         counted.hasher.verify(job.diff_id, None, f"{what} (uncompressed)")
                         events.put(pm.status("Download complete", ident))
 
-                    result = store.snapshots.unpack(job.chain, ahead, what, verify)  # type: ignore[arg-type]
+                    result = store.snapshots.unpack(job.chain, counted, what, verify)  # type: ignore[arg-type]
                 store.meta.put_snapshot(job.chain, job.diff_id, result.size)
                 events.put(pm.progress("Extracting", ident, desc.size, desc.size))
             w.commit(desc.digest, desc.size, what)

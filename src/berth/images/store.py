@@ -244,14 +244,14 @@ class ImageStore:
         with self.content.open(layer.blob) as f:
             head = f.read(4)
             f.seek(0)
-            counted = CountingHasher(Decompressor(f, sniff_compression(head), what))
-            with Prefetch(counted) as ahead:
+            with Prefetch(Decompressor(f, sniff_compression(head), what)) as ahead:
+                counted = CountingHasher(ahead)
 
                 def verify() -> None:
-                    ahead.drain()
+                    counted.drain()
                     counted.hasher.verify(layer.diff_id, None, f"{what} (uncompressed)")
 
-                result = self.snapshots.unpack(layer.chain_id, ahead, what, verify)  # type: ignore[arg-type]
+                result = self.snapshots.unpack(layer.chain_id, counted, what, verify)  # type: ignore[arg-type]
         self.meta.put_snapshot(layer.chain_id, layer.diff_id, result.size)
         return result.size
 
