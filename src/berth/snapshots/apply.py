@@ -306,7 +306,7 @@ def _write_sparse(reader: TarReader, m: Entry, fd: int, what: str) -> None:
             piece = piece[n:]
             offset += n
             left -= n
-    if left or next(regions, None) is not None:
+    if left or any(length for _, length in regions):
         raise CorruptContent(f"{what}: {m.name!r} has less data than its sparse map")
     os.ftruncate(fd, m.realsize)
 
