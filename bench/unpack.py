@@ -6,8 +6,12 @@ each run unpacks its layer(s) into a fresh directory:
 - berth: gunzip + DiffID check + safe extraction with overlay whiteouts
   (``ImageStore.unpack_local``, in-process, per layer)
 - umoci unpack --image DIR:TAG BUNDLE (gunzip + extraction + its mtree)
+- with ``--no-spread-hint``, berth also without the FS_TOPDIR_FL hint on its
+  snapshots root (see berth.snapshots.store)
 
-    bench/unpack [--runs 5] [--kind python|busybox] [--layers 1]
+berth runs in a fresh interpreter each time (start + imports counted).
+
+    bench/unpack [--runs 5] [--kind python|busybox] [--layers 1] [--no-spread-hint]
 """
 
 from __future__ import annotations
@@ -25,8 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
 
 
-def berth_unpack(src_root: str, name: str, dest_root: str) -> None:
+def berth_unpack(src_root: str, name: str, dest_root: str, spread_hint: bool = True) -> None:
     from berth.images.store import ImageStore
+
+    if not spread_hint:
+        import berth.snapshots.store
+
+        berth.snapshots.store.spread_hint = lambda path: False
 
     with ImageStore(src_root) as src, ImageStore(dest_root) as dest:
         image = src.resolve(name)
@@ -38,12 +47,17 @@ def berth_unpack(src_root: str, name: str, dest_root: str) -> None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--berth-unpack"]:
-        berth_unpack(argv[1], argv[2], argv[3])
+        berth_unpack(argv[1], argv[2], argv[3], "--no-spread-hint" not in argv)
         return 0
     ap = argparse.ArgumentParser(prog="bench/unpack")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--kind", default="python", choices=["python", "busybox"])
     ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument(
+        "--no-spread-hint",
+        action="store_true",
+        help="also time berth without the FS_TOPDIR_FL hint on its snapshots root",
+    )
     args = ap.parse_args(argv)
 
     from berth.images import mkimage
@@ -52,6 +66,8 @@ def main(argv: list[str]) -> int:
     os.makedirs(os.path.join(ROOT, ".cache", "bench"), exist_ok=True)
     work = tempfile.mkdtemp(prefix="unpack-", dir=os.path.join(ROOT, ".cache", "bench"))
     times: dict[str, list[float]] = {"berth unpack": [], "umoci unpack": []}
+    if args.no_spread_hint:
+        times["berth unpack (no TOPDIR hint)"] = []
     try:
         src_root = os.path.join(work, "src")
         with ImageStore(src_root) as store:
@@ -78,6 +94,13 @@ def main(argv: list[str]) -> int:
                 [PY, __file__, "--berth-unpack", src_root, name, f"{d}/berth"], check=True
             )
             times["berth unpack"].append(time.perf_counter() - t)
+            if args.no_spread_hint:
+                t = time.perf_counter()
+                subprocess.run(
+                    [PY, __file__, "--berth-unpack", src_root, name, f"{d}/nh", "--no-spread-hint"],
+                    check=True,
+                )
+                times["berth unpack (no TOPDIR hint)"].append(time.perf_counter() - t)
             t = time.perf_counter()
             subprocess.run(
                 ["umoci", "unpack", "--image", f"{layout}:{tag}", f"{d}/bundle"],
@@ -95,6 +118,9 @@ def main(argv: list[str]) -> int:
         med[k] = statistics.median(v)
         print(f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} |")
     print(f"\n- berth / umoci = {med['berth unpack'] / med['umoci unpack']:.2f}")
+    if "berth unpack (no TOPDIR hint)" in med:
+        nh = med["berth unpack (no TOPDIR hint)"] / med["umoci unpack"]
+        print(f"- berth without the TOPDIR hint / umoci = {nh:.2f}")
     return 0
 
 
