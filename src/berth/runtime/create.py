@@ -6,6 +6,8 @@ and the process, makes the cgroup, then forks stage 1 (see
 (write ID maps, run createRuntime hooks) until the init reports
 ``created``. Only then is state.json written. Anything that fails on the
 way is undone in reverse: processes killed, cgroup removed, state dir gone.
+(The file is written as ``state.json.tmp`` as soon as the init's pid is known,
+while the init mounts, and renamed to ``state.json`` at ``created``.)
 """
 
 from __future__ import annotations
@@ -232,14 +234,15 @@ def create(
             cfg.fifo = state.fifo
             os.mkfifo(cfg.fifo, 0o622)
 
+        resources = with_default_devices(spec)
         trace("create: planned")
         cg.create()
         stack.callback(cg.destroy)
         stack.callback(cg.kill, 9)
-        cg.apply(with_default_devices(spec))
         state.doc["cgroup"] = cg.to_json()
+        cfg.wait_limits = True
 
-        trace("create: cgroup applied")
+        trace("create: cgroup made")
         parent, child = Channel.pair()
         stack.callback(parent.close)
         # Fast path: one clone3 makes the init in its namespaces and cgroup2 directory.
@@ -256,7 +259,17 @@ def create(
         child.close()
         stack.callback(_kill_and_reap, pid)
         trace("create: forked")
+        # The limits are written while stage 1 and the init start (its first steps
+        # are joining the cgroup and mounting); the init waits for "limits" before
+        # it makes or opens a device node.
+        cg.apply(resources)
+        try:
+            parent.send("limits")
+        except OSError:
+            pass  # stage 1 is gone: its error (or end-of-file) is read below
+        trace("create: cgroup applied")
         init_pid = 0
+        pending = False
         while True:
             msg = parent.recv()
             if msg is None:
@@ -280,6 +293,9 @@ def create(
                     from berth.runtime.paths import write_proc
 
                     write_proc(k, f"/proc/{init_pid}/oom_score_adj", str(proc_spec.oom_score_adj))
+                # written now, while the init sets up its root; made state.json at "created"
+                state.write_pending()
+                pending = True
             elif kind == "hooks":
                 from berth.runtime.hooks import run_hooks
 
@@ -290,7 +306,10 @@ def create(
             elif kind == "created":
                 trace("create: init created")
                 break
-        state.save()
+        if pending:
+            state.publish()
+        else:
+            state.save()
         if pid_file:
             _write_pid_file(pid_file, init_pid)
         stack.pop_all()

@@ -53,6 +53,7 @@ class InitConfig:
         "stdio",
         "time_offsets",
         "wait_hooks",
+        "wait_limits",
     )
 
     def __init__(self) -> None:
@@ -78,6 +79,7 @@ class InitConfig:
         self.in_unified = False  # stage 1 was born in the cgroup2 directory already
         self.stdio: tuple[int, int, int] | None = None  # fds to become 0, 1, 2
         self.cloned = 0  # CLONE_NEW* the runtime's clone3 already gave stage 1
+        self.wait_limits = False  # the runtime writes the cgroup limits after the fork
 
     @property
     def new_user(self) -> bool:
@@ -195,8 +197,14 @@ def _init(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
         fifo_fd = os.open(cfg.fifo, os.O_RDWR | os.O_CLOEXEC)
     plan = cfg.rootfs_plan
     peer = None
+
+    def limits() -> None:  # no device node is made, nor opened, before they hold
+        if cfg.wait_limits:
+            chan.wait_limits()
+
     if cfg.setup_rootfs and plan is not None:
-        rootfs.prepare(k, plan)
+        rootfs.prepare(k, plan, before_devices=limits)
+    limits()
     trace("init: mounted")
     if proc.terminal:
         from berth.runtime import console  # (before pivot_root: make_controlling needs it)

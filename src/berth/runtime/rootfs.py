@@ -28,6 +28,8 @@ from berth.runtime.paths import check_procfs, ensure_in_root, fd_path, open_in_r
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from berth.kernel.mountplan import MountOp
     from berth.kernel.syscalls import Syscalls
     from berth.oci.runtime_spec import Spec
@@ -267,8 +269,9 @@ def plan(
 # -- applying the plan (in the container's init, in its own mount namespace) ------------------
 
 
-def prepare(k: Syscalls, p: RootfsPlan) -> None:
-    """Steps 1-4: everything up to pivot_root."""
+def prepare(k: Syscalls, p: RootfsPlan, before_devices: Callable[[], None] | None = None) -> None:
+    """Steps 1-4: everything up to pivot_root (``before_devices`` is called between
+    the mounts and the device nodes)."""
     k.mount(None, "/", None, p.root_propagation)
     _make_parent_private(k, p.rootfs)
     k.mount(p.rootfs, p.rootfs, None, c.MS_BIND | c.MS_REC)
@@ -281,6 +284,8 @@ def prepare(k: Syscalls, p: RootfsPlan) -> None:
                 raise ContainerStartError(
                     f"mounting {m.source or m.fstype} at {m.dest} in the container: {e}"
                 ) from None
+        if before_devices is not None:
+            before_devices()
         _devices(k, rootfd, p)
     finally:
         os.close(rootfd)

@@ -105,14 +105,27 @@ class ContainerState:
         return "running"
 
     def save(self) -> None:
-        path = os.path.join(self.dir, "state.json")
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        """Write state.json atomically (a temporary file renamed over it)."""
+        self.write_pending()
+        self.publish()
+
+    def write_pending(self) -> None:
+        """Write the document to ``state.json.tmp``: not the container's state until
+        :meth:`publish` (creating the file is the slow part of a save; the rename is
+        not, so ``create`` writes it while the init is busy)."""
+        fd = os.open(
+            os.path.join(self.dir, "state.json.tmp"),
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+            0o600,
+        )
         try:
             os.write(fd, jsonio.dumps(self.doc).encode())
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+
+    def publish(self) -> None:
+        """Make what write_pending wrote the container's state.json."""
+        os.replace(os.path.join(self.dir, "state.json.tmp"), os.path.join(self.dir, "state.json"))
 
     def oci(self, status: str) -> dict[str, Any]:
         """The OCI state document (what hooks read on stdin)."""

@@ -12,14 +12,22 @@ Message flow of ``create`` (runtime <-> stage 1 / init)::
 
     runtime                      stage 1 (joins/unshares)       init (pid 1)
       fork ------------------------>
-      (cgroup add)  -- go -------->
+      (cgroup limits) -- limits ---------------------------------->
                     <- map-ids --   (new user namespace)
       (write maps)  -- go -------->
                     <- pid ------   fork ----------------------->
                                                                   mounts...
+                                                                  (waits for limits)
+                                                                  device nodes
                     <- hooks ------------------------------------ (before pivot)
       (createRuntime hooks) -- go -------------------------------->
                     <- created ---------------------------------- (waits for start)
+
+``limits`` says that the cgroup's limits are written: the runtime writes them
+while stage 1 and the init start, and the init waits for it before it makes
+device nodes or opens a device (the devices controller must be in force).
+It may arrive before any other message the other side expects: ``expect``
+notes it (``limits_ready``) and reads on.
 """
 
 from __future__ import annotations
@@ -36,12 +44,13 @@ if TYPE_CHECKING:
 class Channel:
     """One end of a bidirectional message channel made of two pipes."""
 
-    __slots__ = ("_buf", "rfd", "wfd")
+    __slots__ = ("_buf", "limits_ready", "rfd", "wfd")
 
     def __init__(self, rfd: int, wfd: int) -> None:
         self.rfd = rfd
         self.wfd = wfd
         self._buf = b""
+        self.limits_ready = False  # the runtime's "limits" was received
 
     @staticmethod
     def pair() -> tuple[Channel, Channel]:
@@ -69,19 +78,31 @@ class Channel:
         return msg
 
     def expect(self, type_: str) -> dict[str, Any]:
-        """Receive one message of ``type_``; raise what an ``error`` message carries."""
-        msg = self.recv()
-        if msg is None:
-            raise errors.ContainerStartError(
-                f"the container's init exited before sending {type_!r}"
-            )
-        if msg.get("type") == "error":
-            raise_error(msg)
-        if msg.get("type") != type_:
-            raise errors.ContainerStartError(
-                f"container init: expected {type_!r}, got {msg.get('type')!r}"
-            )
-        return msg
+        """Receive one message of ``type_``; raise what an ``error`` message carries.
+        A ``limits`` on the way is noted (``limits_ready``) and passed over."""
+        while True:
+            msg = self.recv()
+            if msg is None:
+                raise errors.ContainerStartError(
+                    f"the container's init exited before sending {type_!r}"
+                )
+            kind = msg.get("type")
+            if kind == "limits" and type_ != "limits":
+                self.limits_ready = True
+                continue
+            if kind == "error":
+                raise_error(msg)
+            if kind != type_:
+                raise errors.ContainerStartError(
+                    f"container init: expected {type_!r}, got {kind!r}"
+                )
+            return msg
+
+    def wait_limits(self) -> None:
+        """Return once the runtime has said "limits" (see the module docstring)."""
+        if not self.limits_ready:
+            self.expect("limits")
+            self.limits_ready = True
 
     def send_error(self, exc: BaseException) -> None:
         if isinstance(exc, errors.KernelError):
