@@ -104,13 +104,19 @@ def delete(
     container_id: str,
     force: bool = False,
     report: Callable[[str], None] | None = None,
+    state: ContainerState | None = None,
 ) -> None:
-    try:
-        st = store.load(container_id)
-    except NotFound:
-        if force:
-            return
-        raise
+    """Delete the container (kill it first with ``force``): its processes, cgroup,
+    poststop hooks, state. ``state``: its state as the caller loaded it already."""
+    if state is not None:
+        st = state
+    else:
+        try:
+            st = store.load(container_id)
+        except NotFound:
+            if force:
+                return
+            raise
     status = status_of(st)
     if status in ("running", "paused") and not force:
         raise Conflict(f"cannot delete container {container_id} that is not stopped: {status}")

@@ -703,18 +703,20 @@ class Shim:
             c.log_fd = -1
         oom = False
         store = StateStore(c.runtime_root)
+        st = None
         try:
             st = store.load(c.id)
             cg = open_cgroup_of(st)
             oom = bool(cg is not None and cg.oom_kills() > 0)
+            if cg is not None:
+                cg.kill(9)  # what the init left (without a pid namespace of its own)
         except errors.BerthError:
             pass
         trace("monitor: closed")
-        try:
-            delete(SYSCALLS, store, c.id, force=True)
-        except errors.BerthError as e:
-            sys.stderr.write(f"berth-shim: cleaning up {c.id}: {e}\n")
-        trace("monitor: deleted")
+        # berthd may remove the container's directory as soon as it hears of the
+        # exit: its rootfs is unmounted first. The runtime's own cleanup (cgroup
+        # directories, state) follows the event, off berthd's path: the loop serves
+        # no request meanwhile, so a start of this container again finds it done.
         self._unmount(c)
         trace("monitor: unmounted")
         doc = {
@@ -733,6 +735,11 @@ class Shim:
         self.trim_due = True
         self._notify({"event": "exit", **doc})
         trace("monitor: exit sent")
+        try:
+            delete(SYSCALLS, store, c.id, force=True, state=st)
+        except errors.BerthError as e:
+            sys.stderr.write(f"berth-shim: cleaning up {c.id}: {e}\n")
+        trace("monitor: deleted")
 
     @staticmethod
     def _unmount(c: Container) -> None:
