@@ -171,7 +171,8 @@ def apply_layer(fileobj: IO[bytes], root: str, sys: Syscalls, what: str = "layer
         _set_dir_times(dirs, dir_times)
     except CorruptContent:
         raise
-    except (OSError, KernelError, EOFError) as e:
+    except (OSError, KernelError, EOFError, ValueError, OverflowError) as e:
+        # ValueError: a NUL in a name; OverflowError: ids or device numbers too large
         raise CorruptContent(f"{what}: cannot unpack: {e}") from None
     finally:
         dirs.drop()
