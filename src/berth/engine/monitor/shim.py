@@ -84,6 +84,7 @@ class Container:
         "stdin_once",
         "tty",
         "unmount",
+        "unmounting",
     )
 
     def __init__(self, cid: str) -> None:
@@ -98,6 +99,7 @@ class Container:
         self.log_path = ""
         self.runtime_root = ""
         self.unmount: list[str] = []
+        self.unmounting: Any = None  # the thread unmounting its rootfs after the exit
         self.attachers: list[Attacher] = []
         self.splitters = {STDOUT: logfile.LineSplitter(), STDERR: logfile.LineSplitter()}
         self.started_at = ""
@@ -650,6 +652,15 @@ class Shim:
             code = os.waitstatus_to_exitcode(status)
             c.exit_status = 128 - code if code < 0 else code
             c.drain_deadline = time.monotonic() + DRAIN_GRACE
+            if c.unmount and not c.exec_of:
+                # the unmount waits for the kernel (an RCU grace period, ~1 ms): it
+                # runs meanwhile the rest of the exit is handled (see _finish)
+                import threading
+
+                c.unmounting = threading.Thread(
+                    target=self._unmount, args=(c,), name="unmount", daemon=True
+                )
+                c.unmounting.start()
 
     def _finish_drained(self) -> None:
         now = time.monotonic()
@@ -717,7 +728,11 @@ class Shim:
         # exit: its rootfs is unmounted first. The runtime's own cleanup (cgroup
         # directories, state) follows the event, off berthd's path: the loop serves
         # no request meanwhile, so a start of this container again finds it done.
-        self._unmount(c)
+        if c.unmounting is not None:
+            c.unmounting.join()
+            c.unmounting = None
+        else:
+            self._unmount(c)
         trace("monitor: unmounted")
         doc = {
             "version": 1,
