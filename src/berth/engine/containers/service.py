@@ -319,20 +319,33 @@ class ContainerService:
         with Cleanup() as undo:
             image = self.images.store.get(row.image_id)
             os.makedirs(rootfs, exist_ok=True)
-            for op in self.images.store.rootfs_mounts(image, cdir, rootfs):
-                fsmount.apply(op, SYSCALLS)
-                undo.callback(SYSCALLS.umount, op.target, MNT_DETACH)
-            trace("engine: rootfs mounted")
-            inp = SpecInput(row.id, row.config, row.host_config)
-            inp.rootfs = rootfs
-            inp.container_dir = cdir
-            if self.cgroup_parent:
-                inp.cgroup_parent = self.cgroup_parent
-            self._network_setup(row, inp, undo)
-            self._namespace_modes(row, inp)
-            if self.volumes is not None:
-                inp.volume_mounts = self.volumes.oci_mounts(row)
-            trace("engine: network ready")
+            ops = self.images.store.rootfs_mounts(image, cdir, rootfs)
+            mounted: list[str] = []
+
+            def mount_rootfs() -> None:
+                for op in ops:
+                    fsmount.apply(op, SYSCALLS)
+                    mounted.append(op.target)
+
+            # the rootfs is mounted while the network is set up: both mostly wait on
+            # the kernel (~0.6 ms and ~2.5 ms of a start)
+            mounting = _Background(mount_rootfs)
+            try:
+                inp = SpecInput(row.id, row.config, row.host_config)
+                inp.rootfs = rootfs
+                inp.container_dir = cdir
+                if self.cgroup_parent:
+                    inp.cgroup_parent = self.cgroup_parent
+                self._network_setup(row, inp, undo)
+                self._namespace_modes(row, inp)
+                if self.volumes is not None:
+                    inp.volume_mounts = self.volumes.oci_mounts(row)
+            finally:
+                mounting.wait()
+                for target in mounted:
+                    undo.callback(SYSCALLS.umount, target, MNT_DETACH)
+            mounting.result()
+            trace("engine: network ready, rootfs mounted")
             warnings: list[str] = []
             spec = generate(inp, warnings)
             trace("engine: spec generated")
@@ -913,6 +926,30 @@ class ContainerService:
         )
         self._publish(row, "attach")  # as Docker: create, attach, start, die
         return sock, rest, bool(row.config.get("Tty"))
+
+
+class _Background:
+    """``fn()`` run in a thread of its own: ``wait()`` for it, ``result()`` raises what
+    it raised."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as e:
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self.wait()
+        if self._error is not None:
+            raise self._error
 
 
 def _rfc3339_to_unix(text: str) -> float:
