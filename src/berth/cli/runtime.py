@@ -461,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     # what its imports made (~1 ms of every start) would find nothing to free.
     collecting = gc.isenabled()
     gc.disable()
+    if argv is None:  # the command itself: the start path's modules come from one file
+        from berth.runtime import modcache
+
+        modcache.install()
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     finally:
