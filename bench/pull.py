@@ -1,4 +1,4 @@
-"""bench/pull: berth's pull side by side with podman, skopeo (and docker when its daemon answers).
+"""bench/pull: berth's pull side by side with podman, skopeo and docker (a private dockerd).
 
 A docker-registry on 127.0.0.1 serves the python base image (tools/mkimage
 python: ~60 MB gzip, ~170 MB unpacked) in one layer and in six. Each run
@@ -11,7 +11,9 @@ pulls into a fresh store:
                         ext4 allocator hint alone is worth; see berth.snapshots.store)
 - podman pull           into a fresh --root (overlay)
 - skopeo copy           to an oci: directory (download only, no unpack)
-- docker pull           when `docker version` answers (then `docker rmi`)
+- docker pull           into a private dockerd (bench/peers.py) started for the
+                        run when dockerd is installed (then `docker rmi`);
+                        ``--no-docker`` leaves it out
 
 Prints medians and the ratios the issue asks for: berth full / podman
 (goal <= 0.3) and berth download / skopeo (goal <= 1.0).
@@ -19,7 +21,7 @@ Prints medians and the ratios the issue asks for: berth full / podman
 Each berth pull is a fresh interpreter (start + imports, ~0.1 s, are
 counted), as ``podman pull`` is a fresh process.
 
-    bench/pull [--runs 5] [--kind python|busybox] [--no-spread-hint]
+    bench/pull [--runs 5] [--kind python|busybox] [--no-spread-hint] [--no-docker]
 """
 
 from __future__ import annotations
@@ -72,13 +74,6 @@ def umount_under(path: str) -> None:
         subprocess.run(["umount", "-l", p], check=False)
 
 
-def docker_available() -> bool:
-    if not shutil.which("docker"):
-        return False
-    r = subprocess.run(["docker", "version"], capture_output=True, timeout=10, check=False)
-    return r.returncode == 0
-
-
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--berth-pull"]:
         berth_pull(argv[1], argv[2], "--download-only" in argv, "--no-spread-hint" not in argv)
@@ -91,6 +86,7 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="also time berth without the FS_TOPDIR_FL hint on its snapshots root",
     )
+    ap.add_argument("--no-docker", action="store_true", help="leave docker pull out")
     args = ap.parse_args(argv)
 
     from berth.images import mkimage
@@ -104,7 +100,15 @@ def main(argv: list[str]) -> int:
     work = tempfile.mkdtemp(prefix="pull-", dir=os.path.join(ROOT, ".cache", "bench"))
     reg = LocalRegistry.start(os.path.join(work, "registry"))
     results: dict[str, dict[str, list[float]]] = {}
+    guard = docker = None
     try:
+        if not args.no_docker and shutil.which("dockerd"):
+            from peers import Docker, HostGuard
+
+            guard = HostGuard()
+            docker = Docker(os.path.join(work, "docker"))
+            os.makedirs(docker.base)
+            docker.start()
         with ImageStore(os.path.join(work, "src")) as store:
             svc = ImageService(store=store)
             refs = {}
@@ -119,7 +123,6 @@ def main(argv: list[str]) -> int:
         with open(conf, "w") as f:
             f.write(CONTAINERS_CONF)
         env = {**os.environ, "CONTAINERS_CONF": conf}
-        have_docker = docker_available()
         for label, ref in refs.items():
             r = results.setdefault(label, {})
             for i in range(args.runs):
@@ -166,11 +169,19 @@ def main(argv: list[str]) -> int:
                         ]
                     )
                 )
-                if have_docker:
-                    r.setdefault("docker pull", []).append(timed(["docker", "pull", "-q", ref]))
-                    subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+                if docker is not None:
+                    r.setdefault("docker pull", []).append(
+                        timed(["docker", "pull", "-q", ref], docker.env)
+                    )
+                    subprocess.run(
+                        ["docker", "rmi", "-f", ref], env=docker.env, capture_output=True, check=False
+                    )
                 shutil.rmtree(d)
     finally:
+        if docker is not None:
+            docker.stop()
+        if guard is not None:
+            guard.restore()
         reg.stop()
         umount_under(work)
         shutil.rmtree(work, ignore_errors=True)
@@ -194,7 +205,7 @@ def main(argv: list[str]) -> int:
         if "docker pull" in med:
             print(f"- berth pull / docker pull = {full / med['docker pull']:.2f}")
         else:
-            print("- docker pull: skipped (no docker daemon answers)")
+            print("- docker pull: skipped (no dockerd, or --no-docker)")
         print()
     return 0
 
