@@ -174,7 +174,10 @@ def main(argv: list[str]) -> int:
                         timed(["docker", "pull", "-q", ref], docker.env)
                     )
                     subprocess.run(
-                        ["docker", "rmi", "-f", ref], env=docker.env, capture_output=True, check=False
+                        ["docker", "rmi", "-f", ref],
+                        env=docker.env,
+                        capture_output=True,
+                        check=False,
                     )
                 shutil.rmtree(d)
     finally:
