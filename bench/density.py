@@ -31,14 +31,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import Berth, Docker, HostGuard, Podman  # noqa: E402
+from peers import Berth, Docker, HostGuard, Podman
 
 
 def mem(pid: int) -> tuple[int, int] | None:
     """(RSS kB, PSS kB) of a process."""
     try:
-        rss = int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")).split()[1])
-        pss = int(next(line for line in open(f"/proc/{pid}/smaps_rollup") if line.startswith("Pss:")).split()[1])
+        rss = int(
+            next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")).split()[
+                1
+            ]
+        )
+        pss = int(
+            next(
+                line for line in open(f"/proc/{pid}/smaps_rollup") if line.startswith("Pss:")
+            ).split()[1]
+        )
         return rss, pss
     except (OSError, StopIteration):
         return None
@@ -102,12 +110,20 @@ def main() -> None:
             assert d0 and d1 and shim
             per_pss = (shim[1] + d1[1] - d0[1]) / n
             per_rss = (shim[0] + d1[0] - d0[0]) / n
-            results.append({
-                "engine": "berth (one monitor + berthd growth)", "n": n, "times": times,
-                "per_pss": per_pss, "per_rss": per_rss,
-                "detail": f"monitor RSS {shim[0]} kB / PSS {shim[1]} kB; berthd PSS {d0[1]} -> {d1[1]} kB",
-                "rm": remove_all(b.cmd, b.env, n),
-            })
+            results.append(
+                {
+                    "engine": "berth (one monitor + berthd growth)",
+                    "n": n,
+                    "times": times,
+                    "per_pss": per_pss,
+                    "per_rss": per_rss,
+                    "detail": (
+                        f"monitor RSS {shim[0]} kB / PSS {shim[1]} kB; "
+                        f"berthd PSS {d0[1]} -> {d1[1]} kB"
+                    ),
+                    "rm": remove_all(b.cmd, b.env, n),
+                }
+            )
         finally:
             b.stop()
         # ---- podman
@@ -119,13 +135,17 @@ def main() -> None:
                 time.sleep(1)
                 conmons = [m for m in (mem(p) for p in pids_named(b"conmon")) if m]
                 conmons = conmons[-n:]
-                results.append({
-                    "engine": "podman (conmon per container)", "n": n, "times": times,
-                    "per_pss": statistics.fmean(m[1] for m in conmons),
-                    "per_rss": statistics.fmean(m[0] for m in conmons),
-                    "detail": f"{len(conmons)} conmon processes",
-                    "rm": remove_all(pm.cmd, pm.env, n),
-                })
+                results.append(
+                    {
+                        "engine": "podman (conmon per container)",
+                        "n": n,
+                        "times": times,
+                        "per_pss": statistics.fmean(m[1] for m in conmons),
+                        "per_rss": statistics.fmean(m[0] for m in conmons),
+                        "detail": f"{len(conmons)} conmon processes",
+                        "rm": remove_all(pm.cmd, pm.env, n),
+                    }
+                )
             finally:
                 pm.stop()
         # ---- docker
@@ -134,7 +154,9 @@ def main() -> None:
             os.makedirs(dk.base)
             dk.start()
             try:
-                subprocess.run(dk.run_cmd("--rm", "busybox", "true"), env=dk.env, capture_output=True)
+                subprocess.run(
+                    dk.run_cmd("--rm", "busybox", "true"), env=dk.env, capture_output=True
+                )
                 before = [mem(p) for p in dk.daemon_pids()]
                 times = start_many(dk, n, dk.env, dk.run_cmd)
                 time.sleep(1)
@@ -142,30 +164,42 @@ def main() -> None:
                 shims = [m for m in (mem(p) for p in pids_named(b"containerd-shim")) if m]
                 growth_pss = sum(a[1] for a in after if a) - sum(x[1] for x in before if x)
                 growth_rss = sum(a[0] for a in after if a) - sum(x[0] for x in before if x)
-                results.append({
-                    "engine": "docker (containerd-shim per container + daemons' growth)", "n": n,
-                    "times": times,
-                    "per_pss": statistics.fmean(m[1] for m in shims) + growth_pss / n,
-                    "per_rss": statistics.fmean(m[0] for m in shims) + growth_rss / n,
-                    "detail": f"{len(shims)} shims, shim PSS mean {statistics.fmean(m[1] for m in shims):.0f} kB; daemons' PSS growth {growth_pss} kB",
-                    "rm": remove_all(dk.cmd, dk.env, n),
-                })
+                results.append(
+                    {
+                        "engine": "docker (containerd-shim per container + daemons' growth)",
+                        "n": n,
+                        "times": times,
+                        "per_pss": statistics.fmean(m[1] for m in shims) + growth_pss / n,
+                        "per_rss": statistics.fmean(m[0] for m in shims) + growth_rss / n,
+                        "detail": (
+                            f"{len(shims)} shims, shim PSS mean "
+                            f"{statistics.fmean(m[1] for m in shims):.0f} kB; "
+                            f"daemons' PSS growth {growth_pss} kB"
+                        ),
+                        "rm": remove_all(dk.cmd, dk.env, n),
+                    }
+                )
             finally:
                 dk.stop()
     finally:
         guard.restore()
         shutil.rmtree(base, ignore_errors=True)
-    print("| engine | N | PSS kB per container | RSS kB per container | median start ms | total start s | rm all s | detail |")
+    print(
+        "| engine | N | PSS kB per container | RSS kB per container | median start ms"
+        " | total start s | rm all s | detail |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         times = r["times"]  # type: ignore[assignment]
         print(
             f"| {r['engine']} | {r['n']} | {r['per_pss']:.0f} | {r['per_rss']:.0f} | "
-            f"{statistics.median(times):.1f} | {sum(times) / 1000:.2f} | {r['rm']:.2f} | {r['detail']} |"
+            f"{statistics.median(times):.1f} | {sum(times) / 1000:.2f} | {r['rm']:.2f} | "
+            f"{r['detail']} |"
         )
     berth_pss = results[0]["per_pss"]
     for r in results[1:]:
-        print(f"\nberth / {r['engine'].split(' ')[0]} PSS per container: {berth_pss / r['per_pss']:.3f}")  # type: ignore[operator]
+        ratio = berth_pss / r["per_pss"]  # type: ignore[operator]
+        print(f"\nberth / {str(r['engine']).split(' ')[0]} PSS per container: {ratio:.3f}")
 
 
 if __name__ == "__main__":

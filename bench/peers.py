@@ -193,9 +193,19 @@ class Berth:
         config = os.path.join(self.base, "daemon.json")
         Path(config).write_text(json.dumps({"cgroup-parent": CG_PARENT}))
         self.proc = subprocess.Popen(
-            [BERTHD, "--data-root", self.root, "--exec-root", self.exec_root, "--config-file", config],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.base, "berthd.log"), "w"),
-            stdin=subprocess.DEVNULL, env=env,
+            [
+                BERTHD,
+                "--data-root",
+                self.root,
+                "--exec-root",
+                self.exec_root,
+                "--config-file",
+                config,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.base, "berthd.log"), "w"),
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
         wait_socket(self.sock)
 
@@ -242,8 +252,18 @@ runtime = "runc"
 
     def cmd(self, *args: str) -> list[str]:
         b = self.base
-        return ["podman", "--root", f"{b}/root", "--runroot", f"{b}/rr", "--tmpdir", f"{b}/tmp",
-                "--storage-driver", "overlay", *args]
+        return [
+            "podman",
+            "--root",
+            f"{b}/root",
+            "--runroot",
+            f"{b}/rr",
+            "--tmpdir",
+            f"{b}/tmp",
+            "--storage-driver",
+            "overlay",
+            *args,
+        ]
 
     def run_cmd(self, *args: str) -> list[str]:
         return self.cmd("run", f"--cgroup-parent={CG_PARENT}", *args)
@@ -263,16 +283,34 @@ class Docker:
     def __init__(self, base: str) -> None:
         self.base = base
         self.sock = os.path.join(base, "docker.sock")
-        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=os.path.join(base, "cfg"))
+        self.env = dict(
+            os.environ, DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=os.path.join(base, "cfg")
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         b = self.base
         self.proc = subprocess.Popen(
-            ["dockerd", "--data-root", f"{b}/root", "--exec-root", f"{b}/exec", "-H", f"unix://{self.sock}",
-             "--pidfile", f"{b}/docker.pid", "--cgroup-parent", CG_PARENT,
-             "--containerd-namespace", "berthbench", "--containerd-plugins-namespace", "berthbench-p"],
-            stdout=subprocess.DEVNULL, stderr=open(f"{b}/dockerd.log", "w"), stdin=subprocess.DEVNULL,
+            [
+                "dockerd",
+                "--data-root",
+                f"{b}/root",
+                "--exec-root",
+                f"{b}/exec",
+                "-H",
+                f"unix://{self.sock}",
+                "--pidfile",
+                f"{b}/docker.pid",
+                "--cgroup-parent",
+                CG_PARENT,
+                "--containerd-namespace",
+                "berthbench",
+                "--containerd-plugins-namespace",
+                "berthbench-p",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(f"{b}/dockerd.log", "w"),
+            stdin=subprocess.DEVNULL,
         )
         wait_socket(self.sock, 60)
         deadline = time.monotonic() + 60
@@ -304,8 +342,16 @@ class Docker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            subprocess.run(["docker", "rm", "-f", *quiet(["docker", "ps", "-aq"], env=self.env, check=False).split()],
-                           env=self.env, capture_output=True)
+            subprocess.run(
+                [
+                    "docker",
+                    "rm",
+                    "-f",
+                    *quiet(["docker", "ps", "-aq"], env=self.env, check=False).split(),
+                ],
+                env=self.env,
+                capture_output=True,
+            )
             stop_pid(self.proc.pid, 30)
             self.proc = None
         subprocess.run(["umount", "-R", f"{self.base}/exec"], capture_output=True)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman  # noqa: E402
+from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -73,7 +73,11 @@ def main() -> None:
         engines.append(berth)
         cases: list[tuple[str, list[str], dict[str, str]]] = [
             ("berth run --rm", berth.run_cmd("--rm", "busybox", "true"), berth.env),
-            ("berth run --rm --network none", berth.run_cmd("--rm", "--network", "none", "busybox", "true"), berth.env),
+            (
+                "berth run --rm --network none",
+                berth.run_cmd("--rm", "--network", "none", "busybox", "true"),
+                berth.env,
+            ),
         ]
         if not args.no_podman and shutil.which("podman"):
             pm = Podman(base)
@@ -81,7 +85,11 @@ def main() -> None:
             engines.append(pm)
             cases += [
                 ("podman run --rm", pm.run_cmd("--rm", "busybox", "true"), pm.env),
-                ("podman run --rm --network none", pm.run_cmd("--rm", "--network", "none", "busybox", "true"), pm.env),
+                (
+                    "podman run --rm --network none",
+                    pm.run_cmd("--rm", "--network", "none", "busybox", "true"),
+                    pm.env,
+                ),
             ]
         if not args.no_docker and shutil.which("dockerd"):
             dk = Docker(os.path.join(base, "docker"))
@@ -90,7 +98,11 @@ def main() -> None:
             engines.append(dk)
             cases += [
                 ("docker run --rm", dk.run_cmd("--rm", "busybox", "true"), dk.env),
-                ("docker run --rm --network none", dk.run_cmd("--rm", "--network", "none", "busybox", "true"), dk.env),
+                (
+                    "docker run --rm --network none",
+                    dk.run_cmd("--rm", "--network", "none", "busybox", "true"),
+                    dk.env,
+                ),
             ]
         bundle = runc_bundle(base)
         env = dict(os.environ)
@@ -99,7 +111,13 @@ def main() -> None:
             runc_cfg = json.loads(Path(bundle, "config.json").read_text())
             runc_cfg["linux"]["cgroupsPath"] = f"{CG_PARENT}/runc-{i}"
             Path(bundle, "config.json").write_text(json.dumps(runc_cfg))
-            order.append(("runc run (bundle)", ["runc", "--root", f"{base}/runc", "run", "-b", bundle, f"r{i}"], env))
+            order.append(
+                (
+                    "runc run (bundle)",
+                    ["runc", "--root", f"{base}/runc", "run", "-b", bundle, f"r{i}"],
+                    env,
+                )
+            )
             order.append(("python -S -c pass (floor)", [PY, "-S", "-c", "pass"], env))
             for name, cmd, e in order:
                 ms = timed(cmd, e)
