@@ -1,4 +1,10 @@
-"""Daemon-level endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``."""
+"""Daemon-level endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``,
+and ``/build/prune``.
+
+berth has no image builder yet, so it holds no build cache: ``POST /build/prune``
+(which ``docker system prune`` and ``docker builder prune`` call) checks its
+parameters and answers that nothing was deleted, as ``system/df`` reports none.
+"""
 
 from __future__ import annotations
 
@@ -72,9 +78,16 @@ def register(router: Router, daemon: Daemon) -> None:
 
         return Stream(stream())
 
+    def build_prune(req: Request) -> object:
+        req.filters()  # a malformed filter is a 400 here too
+        req.arg_bool("all")
+        req.arg_int("keep-storage")
+        return {"CachesDeleted": [], "SpaceReclaimed": 0}
+
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
     router.add("GET", "/system/df", disk_usage)
+    router.add("POST", "/build/prune", build_prune)

@@ -1,4 +1,4 @@
-"""``berth version``, ``berth info``, ``berth events``, ``berth system df``."""
+"""``berth version``, ``info``, ``events``, ``system df``, ``system prune``."""
 
 from __future__ import annotations
 
@@ -413,4 +413,79 @@ def df(ctx: Context, opts: Parsed) -> int:
         opts.format or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     )
     ctx.out.write(render(fmt, list(df_rows(doc)), DF_HEADERS))
+    return 0
+
+
+@command(
+    "berth system prune [OPTIONS]",
+    "Remove unused data",
+    [
+        Flag("-a", "--all", help="Remove all unused images not just dangling ones"),
+        Flag("--filter", kind="list", help='Provide filter values (e.g. "label=<key>=<value>")'),
+        Flag("-f", "--force", help="Do not prompt for confirmation"),
+        Flag("--volumes", help="Prune anonymous volumes"),
+    ],
+    max_args=0,
+)
+def system_prune(ctx: Context, opts: Parsed) -> int:
+    """Docker's order: containers, networks, volumes, images, build cache; one total."""
+    import sys
+
+    from berth.cli.units import human_size
+    from berth.engine.filters import Filters, from_flags, to_json
+
+    f = from_flags(opts.filter)  # a bad --filter is refused before anything is removed
+    if not opts.force:
+        warnings = ["all stopped containers", "all networks not used by at least one container"]
+        if opts.volumes:
+            warnings.append("all anonymous volumes not used by at least one container")
+        warnings.append(
+            "all images without at least one container associated to them"
+            if opts.all
+            else "all dangling images"
+        )
+        warnings.append("all build cache" if opts.all else "unused build cache")
+        text = "WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+        if opts.filter:
+            text += "\n  Items to be pruned will be filtered with:\n"
+            text += "".join(f"  - {item}\n" for item in opts.filter)
+        ctx.out.write(text + "\nAre you sure you want to continue? [y/N] ")
+        ctx.out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    query = {"filters": to_json(f)} if opts.filter else None
+    reclaimed = 0
+
+    def section(title: str, lines: list[str]) -> None:
+        if lines:
+            ctx.print(title + "\n" + "".join(f"{line}\n" for line in lines))
+
+    report = ctx.client.post_json("/containers/prune", query) or {}
+    section("Deleted Containers:", [str(c) for c in report.get("ContainersDeleted") or []])
+    reclaimed += int(report.get("SpaceReclaimed") or 0)
+    report = ctx.client.post_json("/networks/prune", query) or {}
+    section("Deleted Networks:", [str(n) for n in report.get("NetworksDeleted") or []])
+    if opts.volumes:
+        report = ctx.client.post_json("/volumes/prune", query) or {}
+        section("Deleted Volumes:", [str(v) for v in report.get("VolumesDeleted") or []])
+        reclaimed += int(report.get("SpaceReclaimed") or 0)
+    images = Filters(f.fields)
+    if opts.all:
+        images.add("dangling", "false")
+    image_query = {"filters": to_json(images)} if images else None
+    report = ctx.client.post_json("/images/prune", image_query) or {}
+    section(
+        "Deleted Images:",
+        [
+            f"{key.lower()}: {item[key]}"
+            for item in report.get("ImagesDeleted") or []
+            for key in ("Untagged", "Deleted")
+            if key in item
+        ],
+    )
+    reclaimed += int(report.get("SpaceReclaimed") or 0)
+    report = ctx.client.post_json("/build/prune", {"all": 1} if opts.all else None) or {}
+    section("Deleted build cache objects:", [str(c) for c in report.get("CachesDeleted") or []])
+    reclaimed += int(report.get("SpaceReclaimed") or 0)
+    ctx.print(f"Total reclaimed space: {human_size(float(reclaimed))}")
     return 0

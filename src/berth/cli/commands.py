@@ -159,6 +159,7 @@ MANAGEMENT: dict[str, Group] = {
             "df": Cmd(f"{_SYS}:df", "Show berth disk usage"),
             "events": Cmd(f"{_SYS}:events", "Get real time events from the server"),
             "info": Cmd(f"{_SYS}:info", "Display system-wide information"),
+            "prune": Cmd(f"{_SYS}:system_prune", "Remove unused data"),
         },
     ),
 }

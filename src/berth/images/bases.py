@@ -162,7 +162,7 @@ def image_from_rootfs(
             *(spec.History(created=created, created_by=created_by) for _ in layers),
             spec.History(
                 created=created,
-                created_by=f"/bin/sh -c #(nop)  CMD {base_config(kind)['Cmd']}",
+                created_by=f"/bin/sh -c #(nop)  CMD {_go_quoted(base_config(kind)['Cmd'])}",
                 empty_layer=True,
             ),
         ),
@@ -181,3 +181,12 @@ def _json(value: object) -> str:
     from berth import jsonio
 
     return jsonio.dumps(value)
+
+
+def _go_quoted(args: object) -> str:
+    """A command as Docker's classic builder writes it in history: ``["sh" "-c" "x"]``
+    (Go's %q of a string slice; JSON string quoting is the same for these)."""
+    from berth import jsonio
+
+    items = args if isinstance(args, list) else [args]
+    return "[" + " ".join(jsonio.dumps(str(a)) for a in items) + "]"

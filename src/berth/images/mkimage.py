@@ -33,6 +33,9 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "debian": ("debian:bookworm-slim", ()),
     "python": ("python:3-slim", ("python3", "python3-pip")),
 }
+#: The recipe's version, part of a cached archive's name: a change to what an image
+#: holds (its config, its history) makes caches of the old recipe unused.
+RECIPE = 2
 SPLIT = ["usr/lib/python3", "usr/lib/x86_64-linux-gnu", "usr/share", "usr/bin", "var"]
 
 
@@ -69,7 +72,7 @@ def rootfs(kind: str, cache: str) -> str:
 
 def archive_path(kind: str, cache: str, layers: int = 1) -> str:
     suffix = "" if layers <= 1 else f"-{layers}layers"
-    return os.path.join(cache, "mkimage", f"{kind}{suffix}.tar")
+    return os.path.join(cache, "mkimage", f"{kind}{suffix}.r{RECIPE}.tar")
 
 
 def build(

@@ -1,4 +1,4 @@
-"""rename, update, container prune, events and logs -f/--since/--until/-t, through the CLI."""
+"""rename, update, container and system prune, events, logs -f/--since/--until/-t (CLI)."""
 
 from __future__ import annotations
 
@@ -160,6 +160,41 @@ def test_container_prune(engine: Engine) -> None:
     assert run(engine, "ps", "-a", "--format", "{{.Names}}")[1] == "p3\n"
     code, _, err = run(engine, "container", "prune", "-f", "--filter", "status=exited")
     assert code == 1 and "invalid filter 'status'" in err
+
+
+def test_system_prune(engine: Engine) -> None:
+    assert run(engine, "run", "--name", "s1", "busybox", "true")[0] == 0
+    assert run(engine, "run", "-d", "--name", "s2", "busybox", "sleep", "60")[0] == 0
+    assert run(engine, "network", "create", "spnet")[0] == 0
+    code, out, err = run(engine, "commit", "s1")  # no repository: a dangling image
+    assert code == 0, err
+    dangling = out.strip()
+    s1 = inspect(engine, "s1")["Id"]
+    code, out, _ = run(engine, "system", "prune", "--volumes", input=b"n\n")
+    assert code == 0
+    assert out == (
+        "WARNING! This will remove:\n"
+        "  - all stopped containers\n"
+        "  - all networks not used by at least one container\n"
+        "  - all anonymous volumes not used by at least one container\n"
+        "  - all dangling images\n"
+        "  - unused build cache\n"
+        "\nAre you sure you want to continue? [y/N] "
+    )
+    assert run(engine, "inspect", "s1")[0] == 0  # "n": nothing removed
+    code, out, err = run(engine, "system", "prune", "-f")
+    assert code == 0, err
+    assert out.startswith(
+        f"Deleted Containers:\n{s1}\n\nDeleted Networks:\nspnet\n\n"
+        f"Deleted Images:\ndeleted: {dangling}\n"
+    ), out
+    assert out.splitlines()[-1].startswith("Total reclaimed space: ")
+    assert run(engine, "ps", "-a", "--format", "{{.Names}}")[1] == "s2\n"
+    assert run(engine, "image", "inspect", "busybox")[0] == 0  # in use / tagged: kept
+    assert run(engine, "network", "inspect", "spnet")[0] == 1
+    code, _, err = run(engine, "system", "prune", "-f", "--filter", "nonsense")
+    assert code == 1 and "bad format of filter" in err
+    remove_newest_first(engine, "s2")
 
 
 def test_events_filters_and_stream(engine: Engine) -> None:

@@ -1,4 +1,5 @@
-"""The real docker CLI (Debian's docker.io client) drives berthd: run, ps, logs, stop, rm."""
+"""The real docker CLI (Debian's docker.io client) drives berthd: run, ps, logs, stop, rm,
+commit/history, system prune."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def test_docker_detached_lifecycle(engine: Engine) -> None:
     r = docker(engine, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "dweb")
     assert r.stdout == "exited 137\n"  # sh as pid 1 ignores TERM: killed after 1 s
     assert docker(engine, "rm", "dweb").returncode == 0
+
+
+def test_docker_commit_history_and_system_prune(engine: Engine) -> None:
+    r = docker(engine, "run", "--name", "hc", "busybox", "sh", "-c", "echo x > /made")
+    assert r.returncode == 0, r.stderr
+    r = docker(engine, "commit", "-m", "a note", "hc", "hist:1")
+    assert r.returncode == 0, r.stderr
+    r = docker(engine, "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}", "hist:1")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "sh -c echo x > /made|a note"  # the container's Cmd, as Docker records
+    assert lines[1] == '/bin/sh -c #(nop)  CMD ["sh"]|'
+    assert docker(engine, "rmi", "hist:1").returncode == 0
+    r = docker(engine, "system", "prune", "-f")  # calls /build/prune too
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Deleted Containers:\n")
+    assert r.stdout.splitlines()[-1].startswith("Total reclaimed space:")
+    assert docker(engine, "ps", "-aq").stdout == ""

@@ -377,6 +377,8 @@ class ContainerFS:
                 comment=comment,
                 changes_=list(changes or []),
                 config=cfg,
+                # Docker's history line for a commit: the container's Cmd (not its entrypoint)
+                created_by=" ".join(str(a) for a in row.config.get("Cmd") or []),
             )
         finally:
             if paused:
