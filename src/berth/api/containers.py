@@ -6,7 +6,7 @@ route                                              answer
 =================================================  =======================================
 POST   /containers/create?name=                     201 {"Id", "Warnings"}
 GET    /containers/json?all=&limit=&size=&filters=  [ContainerSummary]
-GET    /containers/{id}/json                        ContainerInspect
+GET    /containers/{id}/json?size=                  ContainerInspect
 POST   /containers/{id}/start                       204 (304 when already running)
 POST   /containers/{id}/stop?t=&signal=             204 (304 when not running)
 POST   /containers/{id}/restart?t=                  204
@@ -18,6 +18,9 @@ POST   /containers/{id}/attach?stream=&stdin=...    hijacked stream
 POST   /containers/{id}/resize?h=&w=                200
 POST   /containers/{id}/pause, /unpause             204
 =================================================  =======================================
+
+With ``size=1`` a summary or inspect document carries ``SizeRw`` and ``SizeRootFs``;
+``/system/df`` lists every container with both.
 """
 
 from __future__ import annotations
@@ -130,6 +133,19 @@ def register(router: Router, daemon: Daemon) -> None:
 
     daemon.on_start(lambda: boot(daemon))
 
+    def disk_usage(df: dict[str, Any]) -> None:
+        from berth.engine.containers.views import summary
+
+        s = svc()
+        with s.lock:
+            rows = sorted(s.rows.values(), key=lambda r: r.created, reverse=True)
+            docs = [(r, summary(r)) for r in rows]
+        for r, doc in docs:
+            doc["SizeRw"], doc["SizeRootFs"] = s.sizes(r)
+            df["Containers"].append(doc)
+
+    daemon.add_df_provider(disk_usage)
+
     def create(req: Request) -> object:
         body = req.json_object()
         return json_response(svc().create(body, req.arg("name") or None), 201)
@@ -149,18 +165,24 @@ def register(router: Router, daemon: Daemon) -> None:
                     continue
                 if not matches(r, filters, rows):
                     continue
-                out.append(summary(r))
+                out.append((r, summary(r)))
         if limit > 0:
             out = out[:limit]
-        return out
+        if req.arg_bool("size"):  # walked outside the lock
+            for r, doc in out:
+                doc["SizeRw"], doc["SizeRootFs"] = s.sizes(r)
+        return [doc for _, doc in out]
 
     def inspect(req: Request) -> object:
         from berth.api.exec import exec_service
         from berth.engine.containers.views import inspect as view
 
         s = svc()
-        doc = view(s.find(req.params["id"]), s.root)
+        row = s.find(req.params["id"])
+        doc = view(row, s.root)
         doc["ExecIDs"] = exec_service(daemon).running_ids(doc["Id"]) or None
+        if req.arg_bool("size"):
+            doc["SizeRw"], doc["SizeRootFs"] = s.sizes(row)
         return doc
 
     def start(req: Request) -> object:

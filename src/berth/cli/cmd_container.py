@@ -513,7 +513,8 @@ def inspect(ctx: Context, opts: Parsed) -> int:
         for kind in kinds:
             try:
                 if kind == "container":
-                    doc = ctx.client.get_json(f"/containers/{ref}/json")
+                    query = {"size": 1} if opts.size else None
+                    doc = ctx.client.get_json(f"/containers/{ref}/json", query)
                 elif kind == "image":
                     doc = ctx.client.get_json(f"/images/{ref}/json")
                 elif kind == "network":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from berth.cli.command import FORMAT_HELP, Context, command
 from berth.cli.flags import Flag
+from berth.cli.units import size3
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,15 +132,6 @@ def push(ctx: Context, opts: Parsed) -> int:
     return 0
 
 
-def _size3(size: float) -> str:
-    units = ("B", "kB", "MB", "GB", "TB", "PB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.3g}{units[i]}"
-
-
 def _ago(created: float) -> str:
     import time
 
@@ -165,7 +157,7 @@ class _ImageRow:
         self.CreatedAt = time.strftime(
             "%Y-%m-%d %H:%M:%S %z %Z", time.localtime(float(s.get("Created") or 0))
         )
-        self.Size = _size3(float(s.get("Size") or 0))
+        self.Size = size3(float(s.get("Size") or 0))
         self.VirtualSize = self.Size
         self.SharedSize = "N/A"
         self.UniqueSize = "N/A"
@@ -370,7 +362,7 @@ def history(ctx: Context, opts: Parsed) -> int:
             by = str(h.get("CreatedBy", "")).replace("\t", " ")
             self.CreatedBy = by[:44] + "…" if trunc and len(by) > 45 else by
             size = float(h.get("Size") or 0)
-            self.Size = _size3(size) if opts.human else str(int(size))
+            self.Size = size3(size) if opts.human else str(int(size))
             self.Comment = str(h.get("Comment", ""))
 
     from berth.cli.template import render
@@ -546,7 +538,7 @@ def image_prune(ctx: Context, opts: Parsed) -> int:
                 if key in item:
                     ctx.print(f"{key.lower()}: {item[key]}")
         ctx.print()
-    ctx.print(f"Total reclaimed space: {_size3(float(report.get('SpaceReclaimed') or 0))}")
+    ctx.print(f"Total reclaimed space: {size3(float(report.get('SpaceReclaimed') or 0))}")
     return 0
 
 

@@ -143,7 +143,7 @@ def update(ctx: Context, opts: Parsed) -> int:
 def container_prune(ctx: Context, opts: Parsed) -> int:
     import sys
 
-    from berth.cli.statsformat import size3
+    from berth.cli.units import size3
     from berth.engine.filters import from_flags, to_json
 
     f = from_flags(opts.filter)

@@ -82,10 +82,19 @@ def row(c: dict[str, Any], no_trunc: bool) -> PsRow:
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
             "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
-            "Size": str(c.get("SizeRw", 0)),
+            "Size": _size(c),
         },
         labels,
     )
+
+
+def _size(c: dict[str, Any]) -> str:
+    """``docker ps -s``'s SIZE: the writable layer, and with the image's layers."""
+    from berth.cli.units import size3
+
+    rw = size3(float(c.get("SizeRw") or 0))
+    root = int(c.get("SizeRootFs") or 0)
+    return f"{rw} (virtual {size3(float(root))})" if root > 0 else rw
 
 
 def render_ps(

@@ -14,6 +14,8 @@ fields docker's ``--format`` knows (``.Container``, ``.ID``, ``.Name``,
 
 from __future__ import annotations
 
+from berth.cli.units import size3
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -33,16 +35,6 @@ HEADERS = {
     "BlockIO": "BLOCK I/O",
     "PIDs": "PIDS",
 }
-
-
-def size3(size: float) -> str:
-    """go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.3g}{units[i]}"
 
 
 def cpu_percent(doc: dict[str, Any]) -> float:

@@ -1,7 +1,9 @@
 """Docker's human-readable numbers (go-units): sizes and durations.
 
 - :func:`human_size` -- decimal, 4 significant digits: ``1.5MB``, ``0B``, ``23.54GB``
-  (``docker ps -s``, ``docker images``, ``docker system df``);
+  (``docker system df``, prune totals);
+- :func:`size3` -- the same with 3 significant digits (``docker ps -s``, ``docker images``,
+  ``docker stats``);
 - :func:`bytes_size` -- binary: ``23.54GiB`` (``docker info``'s Total Memory);
 - :func:`human_duration` -- ``Less than a second``, ``About a minute``,
   ``3 hours``, ... (``Up 3 hours``, ``2 days ago``);
@@ -17,16 +19,21 @@ _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
-def _size(size: float, base: float, units: tuple[str, ...]) -> str:
+def _size(size: float, base: float, units: tuple[str, ...], digits: int = 4) -> str:
     i = 0
     while size >= base and i < len(units) - 1:
         size /= base
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
 
 
 def human_size(size: float) -> str:
     return _size(float(size), 1000.0, _DECIMAL)
+
+
+def size3(size: float) -> str:
+    """go-units HumanSizeWithPrecision(size, 3)."""
+    return _size(float(size), 1000.0, _DECIMAL, 3)
 
 
 def bytes_size(size: float) -> str:

@@ -162,6 +162,24 @@ def test_container_prune(engine: Engine) -> None:
     assert code == 1 and "invalid filter 'status'" in err
 
 
+def test_sizes_in_ps_inspect_and_df(engine: Engine) -> None:
+    code, _, err = run(
+        engine, "run", "--name", "sz", "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1k",
+        "count=300",
+    )  # fmt: skip
+    assert code == 0, err
+    image_size = json.loads(run(engine, "image", "inspect", "busybox")[1])[0]["Size"]
+    code, out, _ = run(engine, "inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sz")
+    rw, root = map(int, out.split())
+    assert rw >= 300 * 1024 and root == rw + image_size
+    assert "SizeRw" not in inspect(engine, "sz")  # only when asked, as Docker
+    code, out, _ = run(engine, "ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}")
+    assert out.startswith("sz 30") and out.rstrip().endswith("MB)") and "(virtual " in out
+    code, out, _ = run(engine, "system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}")
+    assert "Containers 1 30" in out, out
+    remove_newest_first(engine, "sz")
+
+
 def test_system_prune(engine: Engine) -> None:
     assert run(engine, "run", "--name", "s1", "busybox", "true")[0] == 0
     assert run(engine, "run", "-d", "--name", "s2", "busybox", "sleep", "60")[0] == 0

@@ -51,6 +51,8 @@ def test_docker_detached_lifecycle(engine: Engine) -> None:
 def test_docker_commit_history_and_system_prune(engine: Engine) -> None:
     r = docker(engine, "run", "--name", "hc", "busybox", "sh", "-c", "echo x > /made")
     assert r.returncode == 0, r.stderr
+    r = docker(engine, "ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}")
+    assert r.stdout.startswith("hc 2B (virtual "), r.stdout  # /made: "x\n"
     r = docker(engine, "commit", "-m", "a note", "hc", "hist:1")
     assert r.returncode == 0, r.stderr
     r = docker(engine, "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}", "hist:1")

@@ -11,7 +11,8 @@ from berth.api.request import Request
 from berth.api.response import Response
 from berth.api.router import Router
 from berth.cli.main import main
-from berth.cli.statsformat import StatsRow, cpu_percent, memory_usage, render, size3
+from berth.cli.statsformat import StatsRow, cpu_percent, memory_usage, render
+from berth.cli.units import size3
 from berth.errors import Conflict, NotFound
 from support.engine_server import serving
 

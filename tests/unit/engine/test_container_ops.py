@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +197,21 @@ def test_tree_size(tmp_path: Any) -> None:
     (tmp_path / "link").symlink_to("/etc/passwd")
     assert ops.tree_size(str(tmp_path)) == 15 + len("/etc/passwd")
     assert ops.tree_size(str(tmp_path / "missing")) == 0
+
+
+def test_rw_size_counts_files_once_and_not_directories(tmp_path: Path) -> None:
+    from berth.engine.containers.views import rw_size
+
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "d" / "e" / "a").write_bytes(b"x" * 1000)
+    os.link(tmp_path / "d" / "e" / "a", tmp_path / "hard")  # the same inode: counted once
+    (tmp_path / "b").write_bytes(b"y" * 24)
+    (tmp_path / "empty").write_bytes(b"")
+    outside = tmp_path.parent / "rw-size-outside"
+    outside.write_bytes(b"z" * 5000)
+    try:
+        (tmp_path / "link").symlink_to(outside)  # its own length, not its target's size
+        assert rw_size(str(tmp_path)) == 1000 + 24 + len(str(outside))
+    finally:
+        outside.unlink()
+    assert rw_size(str(tmp_path / "missing")) == 0

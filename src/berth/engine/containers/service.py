@@ -206,6 +206,18 @@ class ContainerService:
     def dir_of(self, cid: str) -> str:
         return os.path.join(self.root, "containers", cid)
 
+    def sizes(self, row: ContainerRow) -> tuple[int, int]:
+        """Docker's ``SizeRw`` (the container's writable layer) and ``SizeRootFs``
+        (that and its image's layers)."""
+        from berth.engine.containers.views import rw_size
+
+        rw = rw_size(os.path.join(self.dir_of(row.id), "upper"))
+        try:
+            image = self.images.store.get(row.image_id)
+        except BerthError:  # the image was removed with -f under the container
+            return rw, rw
+        return rw, rw + int(image.size or 0)
+
     # -- create --------------------------------------------------------------------------
     def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         from berth.engine.containers.config import merge_image_config, validate_create
