@@ -77,7 +77,13 @@ def container_service(daemon: Daemon) -> ContainerService:
         from berth.engine.containers.restart import RestartManager
 
         svc.restarts = RestartManager(svc).install()
+        from berth.api.exec import exec_service
+        from berth.engine.containers.health import HealthManager
+
+        health = HealthManager(svc, lambda: exec_service(daemon)).install()
         svc.recover()
+        health.boot()
+        daemon.on_shutdown(health.close)
         daemon.on_shutdown(svc.close)
         return svc
 

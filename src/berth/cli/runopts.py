@@ -71,6 +71,15 @@ CREATE_FLAGS = [
     _S("--health-cmd", help="Command to run to check health"),
     _S("--health-interval", help="Time between running the check"),
     _S("--health-retries", help="Consecutive failures needed to report unhealthy"),
+    _S(
+        "--health-start-interval",
+        help="Time between running the check during the start period",
+    ),
+    _S(
+        "--health-start-period",
+        help="Start period for the container to initialize before starting health-retries"
+        " countdown",
+    ),
     _S("--health-timeout", help="Maximum time to allow one check to run"),
     _B("--no-healthcheck", help="Disable any container-specified HEALTHCHECK"),
     _S("-h", "--hostname", help="Container host name"),
@@ -401,10 +410,9 @@ def build(opts: Parsed, image: str, command: list[str]) -> tuple[dict[str, Any],
         hc["PortBindings"] = bindings
     if opts.publish_all:
         hc["PublishAllPorts"] = True
-    if opts.no_healthcheck:
-        config["Healthcheck"] = {"Test": ["NONE"]}
-    elif opts.health_cmd:
-        config["Healthcheck"] = {"Test": ["CMD-SHELL", opts.health_cmd]}
+    health = _healthcheck(opts)
+    if health is not None:
+        config["Healthcheck"] = health
     # volumes
     binds: list[str] = []
     volumes: dict[str, dict[str, Any]] = {}
@@ -581,3 +589,49 @@ def _security_opt(text: str) -> str:
 
         return "seccomp=" + json.dumps(json.loads(content), separators=(",", ":"))
     return text
+
+
+def _healthcheck(opts: Parsed) -> dict[str, Any] | None:
+    """``--health-*`` and ``--no-healthcheck`` -> Config.Healthcheck, as Docker's CLI
+    makes it (unset parts are inherited from the image's HEALTHCHECK by the engine)."""
+    from berth.cli.units import parse_go_duration
+
+    def duration(flag: str, value: str | None) -> int:
+        if value is None:
+            return 0
+        try:
+            ns = round(parse_go_duration(value) * 1e9)
+        except InvalidArgument as e:
+            raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {e}') from None
+        if ns < 0:
+            raise InvalidArgument(f"{flag} cannot be negative")
+        return ns
+
+    out: dict[str, Any] = {
+        "Interval": duration("--health-interval", opts.health_interval),
+        "Timeout": duration("--health-timeout", opts.health_timeout),
+        "StartPeriod": duration("--health-start-period", opts.health_start_period),
+        "StartInterval": duration("--health-start-interval", opts.health_start_interval),
+    }
+    retries = 0
+    if opts.health_retries is not None:
+        text = opts.health_retries.strip()
+        if not text.lstrip("-").isdigit():
+            raise InvalidArgument(
+                f'invalid argument "{opts.health_retries}" for "--health-retries" flag:'
+                f' strconv.ParseInt: parsing "{opts.health_retries}": invalid syntax'
+            )
+        retries = int(text)
+        if retries < 0:
+            raise InvalidArgument("--health-retries cannot be negative")
+    have = bool(opts.health_cmd) or retries != 0 or any(out.values())
+    if opts.no_healthcheck:
+        if have:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    out["Retries"] = retries
+    if opts.health_cmd:
+        out["Test"] = ["CMD-SHELL", opts.health_cmd]
+    return out

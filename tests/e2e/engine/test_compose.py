@@ -86,3 +86,46 @@ def test_compose_up_ps_logs_exec_down(engine: Engine, tmp_path: object) -> None:
     assert "Removing network demo_default" in r.stderr
     assert ok(engine, "ps", "-aq") == ""
     assert "demo_default" not in ok(engine, "network", "ls")
+
+
+HEALTHY = """\
+version: "3.8"
+services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 1; touch /tmp/ready; exec sleep 300'
+    healthcheck:
+      test: ["CMD-SHELL", "test -e /tmp/ready"]
+      interval: 200ms
+      retries: 20
+    stop_signal: SIGKILL
+  app:
+    image: busybox
+    command: sleep 300
+    stop_signal: SIGKILL
+    depends_on:
+      db:
+        condition: service_healthy
+"""
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
+def test_compose_waits_for_a_healthy_dependency(engine: Engine, tmp_path: object) -> None:
+    project = os.path.join(str(tmp_path), "proj")
+    os.makedirs(project)
+    with open(os.path.join(project, "docker-compose.yml"), "w") as f:
+        f.write(HEALTHY)
+    try:
+        r = compose(engine, project, "up", "-d")
+        assert r.returncode == 0, r.stderr
+        db = json.loads(ok(engine, "inspect", "demo_db_1"))[0]
+        app = json.loads(ok(engine, "inspect", "demo_app_1"))[0]
+        health = db["State"]["Health"]
+        assert health["Status"] == "healthy"
+        healthy_at = next(e["End"] for e in health["Log"] if e["ExitCode"] == 0)
+        assert app["State"]["StartedAt"] > healthy_at  # started once db was healthy
+        assert db["Config"]["Healthcheck"]["Interval"] == 200_000_000
+    finally:
+        r = compose(engine, project, "down")
+    assert r.returncode == 0, r.stderr
+    assert ok(engine, "ps", "-aq") == ""

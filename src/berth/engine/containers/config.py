@@ -113,6 +113,9 @@ def validate_create(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     for i, env in enumerate(config.get("Env") or []):
         if not isinstance(env, str) or not env or env.startswith("="):
             raise InvalidArgument(f"Config.Env[{i}]: invalid environment variable: {env!r}")
+    from berth.engine.containers.health import validate as validate_health
+
+    validate_health(config)
     policy = host_config.get("RestartPolicy") or {}
     name = policy.get("Name", "")
     if name not in RESTART_POLICIES:
@@ -181,8 +184,10 @@ def merge_image_config(config: dict[str, Any], image: Any) -> dict[str, Any]:
     labels = dict(image.labels or {})
     labels.update(out.get("Labels") or {})
     out["Labels"] = labels
-    if not out.get("Healthcheck") and image.healthcheck is not None:
-        out["Healthcheck"] = image.healthcheck.to_json()
+    from berth.engine.containers.health import merge
+
+    image_check = image.healthcheck.to_json() if image.healthcheck is not None else None
+    out["Healthcheck"] = merge(out.get("Healthcheck"), image_check)
     if out.get("StopTimeout") is None and image.stop_timeout is not None:
         out["StopTimeout"] = image.stop_timeout
     return out

@@ -119,6 +119,8 @@ class ContainerService:
         self._listener: threading.Thread | None = None
         self._closing = False
         self.exit_hooks: list[Callable[[ContainerRow, dict[str, Any]], None]] = []
+        # called with the lock held when a start has made a row running, before it is saved
+        self.start_hooks: list[Callable[[ContainerRow], None]] = []
         # containers whose next exit the user asked for (stop, kill): no restart after it
         self.exit_on_next: set[str] = set()
         self.restarts: Any = None  # the RestartManager (berth.engine.containers.restart)
@@ -396,6 +398,8 @@ class ContainerService:
             Error="",
             StartedAt=str(answer["started_at"]),
         )
+        for hook in self.start_hooks:
+            hook(row)
         self.store.save(row)
         self.changed.notify_all()
 
@@ -506,6 +510,8 @@ class ContainerService:
                         Error="",
                         StartedAt=str(found.get("started_at") or now()),
                     )
+                    for hook in self.start_hooks:
+                        hook(row)
                     self.store.save(row)
                     self.changed.notify_all()
             elif st.get("Running") and not st.get("Restarting"):

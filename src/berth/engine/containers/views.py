@@ -97,7 +97,11 @@ def _status_text(row: ContainerRow) -> str:
     if st.get("Running"):
         up = time.time() - _rfc3339_to_unix(str(st.get("StartedAt")))
         text = f"Up {human_duration(up)}"
-        return text + " (Paused)" if st.get("Paused") else text
+        if st.get("Paused"):
+            return text + " (Paused)"
+        from berth.engine.containers.health import status_suffix
+
+        return text + status_suffix(st)
     if st.get("Status") == "created":
         return "Created"
     if st.get("Status") == "removing":
@@ -204,6 +208,11 @@ def matches(row: ContainerRow, filters: dict[str, list[str]], all_rows: list[Con
         if key == "network":
             nets = (row.network_settings or {}).get("Networks") or {}
             if not any(v in nets for v in values):
+                return False
+        if key == "health":
+            from berth.engine.containers.health import health_status
+
+            if health_status(row.state) not in values:
                 return False
         if key == "expose":
             exposed = row.config.get("ExposedPorts") or {}
