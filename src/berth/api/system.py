@@ -1,7 +1,8 @@
 """Daemon-level endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``,
 and ``/build/prune``.
 
-berth has no image builder yet, so it holds no build cache: ``POST /build/prune``
+berth has no image builder yet: ``POST /build`` answers 501 with a message that says
+so (rather than a 404 "page not found"), and there is no build cache: ``POST /build/prune``
 (which ``docker system prune`` and ``docker builder prune`` call) checks its
 parameters and answers that nothing was deleted, as ``system/df`` reports none.
 """
@@ -78,6 +79,14 @@ def register(router: Router, daemon: Daemon) -> None:
 
         return Stream(stream())
 
+    def build(req: Request) -> object:
+        from berth.errors import NotImplementedYet
+
+        raise NotImplementedYet(
+            "berth cannot build images from a Dockerfile yet (POST /build): build with"
+            " buildah or podman, then `berth load` the image or push it to a registry"
+        )
+
     def build_prune(req: Request) -> object:
         req.filters()  # a malformed filter is a 400 here too
         req.arg_bool("all")
@@ -90,4 +99,5 @@ def register(router: Router, daemon: Daemon) -> None:
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
     router.add("GET", "/system/df", disk_usage)
+    router.add("POST", "/build", build)
     router.add("POST", "/build/prune", build_prune)
