@@ -1,0 +1,1 @@
+"""Image builds: the Dockerfile language, .dockerignore, and the builder that runs them."""
