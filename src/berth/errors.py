@@ -65,12 +65,6 @@ class Unavailable(BerthError):
     status = 503
 
 
-class NotImplementedYet(BerthError):
-    """A part of Docker's API that berth does not have (yet): said plainly, not a 404."""
-
-    status = 501
-
-
 class KernelError(BerthError):
     """A system call failed. ``errno`` is the kernel's error number."""
 

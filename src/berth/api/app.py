@@ -41,6 +41,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "berth.api.networks",
     "berth.api.volumes",
     "berth.api.container_fs",
+    "berth.api.build",
 )
 
 NOT_FOUND = b'{"message":"page not found"}\n'

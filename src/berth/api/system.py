@@ -1,11 +1,4 @@
-"""Daemon-level endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``,
-and ``/build/prune``.
-
-berth has no image builder yet: ``POST /build`` answers 501 with a message that says
-so (rather than a 404 "page not found"), and there is no build cache: ``POST /build/prune``
-(which ``docker system prune`` and ``docker builder prune`` call) checks its
-parameters and answers that nothing was deleted, as ``system/df`` reports none.
-"""
+"""Daemon-level endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``."""
 
 from __future__ import annotations
 
@@ -79,25 +72,9 @@ def register(router: Router, daemon: Daemon) -> None:
 
         return Stream(stream())
 
-    def build(req: Request) -> object:
-        from berth.errors import NotImplementedYet
-
-        raise NotImplementedYet(
-            "berth cannot build images from a Dockerfile yet (POST /build): build with"
-            " buildah or podman, then `berth load` the image or push it to a registry"
-        )
-
-    def build_prune(req: Request) -> object:
-        req.filters()  # a malformed filter is a 400 here too
-        req.arg_bool("all")
-        req.arg_int("keep-storage")
-        return {"CachesDeleted": [], "SpaceReclaimed": 0}
-
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
     router.add("GET", "/system/df", disk_usage)
-    router.add("POST", "/build", build)
-    router.add("POST", "/build/prune", build_prune)

@@ -489,3 +489,41 @@ def system_prune(ctx: Context, opts: Parsed) -> int:
     reclaimed += int(report.get("SpaceReclaimed") or 0)
     ctx.print(f"Total reclaimed space: {human_size(float(reclaimed))}")
     return 0
+
+
+@command(
+    "berth builder prune",
+    "Remove build cache",
+    [
+        Flag("-a", "--all", help="Remove all unused build cache, not just dangling ones"),
+        Flag("--filter", kind="list", help='Provide filter values (e.g. "until=24h")'),
+        Flag("-f", "--force", help="Do not prompt for confirmation"),
+    ],
+    max_args=0,
+)
+def builder_prune(ctx: Context, opts: Parsed) -> int:
+    """berth's build cache is its intermediate images (``image prune`` removes those no
+    longer needed); the daemon's answer is printed as Docker prints it."""
+    import sys
+
+    from berth.cli.units import human_size
+    from berth.engine.filters import from_flags, to_json
+
+    f = from_flags(opts.filter)
+    if not opts.force:
+        ctx.out.write(
+            "WARNING! This will remove all dangling build cache. "
+            "Are you sure you want to continue? [y/N] "
+        )
+        ctx.out.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    query: dict[str, object] = {"all": int(bool(opts.all))}
+    if opts.filter:
+        query["filters"] = to_json(f)
+    report = ctx.client.post_json("/build/prune", query) or {}
+    deleted = report.get("CachesDeleted") or []
+    if deleted:
+        ctx.print("Deleted build cache objects:\n" + "".join(f"{d}\n" for d in deleted))
+    ctx.print(f"Total reclaimed space: {human_size(float(report.get('SpaceReclaimed') or 0))}")
+    return 0

@@ -153,6 +153,13 @@ MANAGEMENT: dict[str, Group] = {
             "rm": Cmd(f"{_VOL}:volume_rm", "Remove one or more volumes", ("remove",)),
         },
     ),
+    "builder": Group(
+        "Manage builds",
+        {
+            "build": Cmd("berth.cli.cmd_build:build", "Build an image from a Dockerfile"),
+            "prune": Cmd(f"{_SYS}:builder_prune", "Remove build cache"),
+        },
+    ),
     "system": Group(
         "Manage berth",
         {
@@ -165,6 +172,7 @@ MANAGEMENT: dict[str, Group] = {
 }
 
 COMMANDS: dict[str, Cmd] = {
+    "build": Cmd("berth.cli.cmd_build:build", "Build an image from a Dockerfile"),
     "attach": Cmd(
         f"{_EXE}:attach",
         "Attach local standard input, output, and error streams to a running container",

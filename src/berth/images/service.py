@@ -170,9 +170,14 @@ class ImageService:
             before = self._created(self.store.resolve(f["before"][0]))
         if "since" in f:
             since = self._created(self.store.resolve(f["since"][0]))
+        # intermediate images (untagged, with children: a build's steps) are shown
+        # only with all, as in Docker
+        parents = {str(r.get("parent") or "") for r in images}
         out = []
         for row in images:
             image = self.store.get(str(row["id"]))
+            if not all and not image.repo_tags and image.id in parents:
+                continue
             created = self._created(image)
             if "dangling" in f and flt.truthy(f["dangling"], "dangling") != (not image.repo_tags):
                 continue
@@ -354,8 +359,31 @@ class ImageService:
         counts = self.store.meta.container_counts()
         deleted: list[dict[str, str]] = []
         before = self._disk_usage()
-        for row in self.store.meta.images():
+        # only images without children are candidates (a build's intermediate images
+        # stay while the image built on them does); removing one may free its parent:
+        # repeat until nothing more goes
+        removed = True
+        while removed:
+            removed = self._prune_pass(f, dangling_only, counts, deleted)
+        snaps, _blobs, _ = self.store.gc()
+        deleted.extend({"Deleted": c} for c in snaps)
+        reclaimed = max(0, before - self._disk_usage())
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _prune_pass(
+        self,
+        f: dict[str, list[str]],
+        dangling_only: bool,
+        counts: dict[str, int],
+        deleted: list[dict[str, str]],
+    ) -> bool:
+        rows = self.store.meta.images()
+        parents = {str(r.get("parent") or "") for r in rows}
+        removed = False
+        for row in rows:
             image = self.store.get(str(row["id"]))
+            if image.id in parents:
+                continue
             if counts.get(image.id):
                 continue
             if dangling_only and image.repo_tags:
@@ -369,10 +397,8 @@ class ImageService:
                 deleted.append({"Untagged": reference.parse(t).familiar()})
             self.store.meta.delete_image(image.id)
             deleted.append({"Deleted": image.id})
-        snaps, _blobs, _ = self.store.gc()
-        deleted.extend({"Deleted": c} for c in snaps)
-        reclaimed = max(0, before - self._disk_usage())
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+            removed = True
+        return removed
 
     def layers_size(self) -> int:
         """Bytes of all unpacked layers (``/system/df`` LayersSize)."""
