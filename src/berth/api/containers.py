@@ -142,6 +142,11 @@ def register(router: Router, daemon: Daemon) -> None:
     def disk_usage(df: dict[str, Any]) -> None:
         from berth.engine.containers.views import summary
 
+        try:  # no containers: nothing to list (and no container service to start for it)
+            if not os.listdir(os.path.join(daemon.config.data_root, "containers")):
+                return
+        except FileNotFoundError:
+            return
         s = svc()
         with s.lock:
             rows = sorted(s.rows.values(), key=lambda r: r.created, reverse=True)
