@@ -308,8 +308,14 @@ class ImageService:
         by_name = ref is not None and not _looks_like_id(name, image_id)
         users = self.store.meta.containers_using(image_id)
         tags = self.store.meta.tags_of(image_id)
+        children = [str(r["id"]) for r in self.store.meta.images() if r.get("parent") == image_id]
         if by_name and ref is not None:
             key = f"{ref.name}:{ref.tag}" if ref.digest is None else None
+            if key is not None and key in tags and children and not users:
+                # as Docker: a name of an image that others were built on goes, the image
+                # stays (untagged) for its children
+                self.store.meta.untag(key)
+                return [{"Untagged": reference.parse(key).familiar()}]
             if key is not None and key in tags and (len(tags) > 1 or users):
                 if users and len(tags) == 1 and not force:
                     raise Conflict(
@@ -331,7 +337,6 @@ class ImageService:
                 f"conflict: unable to delete {image_id[7:19]} (must be forced) "
                 f"- image is being used by stopped container {users[0][:12]}"
             )
-        children = [str(r["id"]) for r in self.store.meta.images() if r.get("parent") == image_id]
         if children and not force:
             raise Conflict(
                 f"conflict: unable to delete {image_id[7:19]} (cannot be forced) "
@@ -348,9 +353,29 @@ class ImageService:
         self.store.meta.delete_image(image_id)
         out.append({"Deleted": image_id})
         if not noprune:
+            out.extend({"Deleted": p} for p in self._remove_bare_parents(image))
             deleted, _blobs, _ = self.store.gc()
             out.extend({"Deleted": c} for c in deleted)
         return out
+
+    def _remove_bare_parents(self, image: Image) -> list[str]:
+        """After ``image`` went: its untagged, unused parents with no other child go too
+        (a build's intermediate images), as Docker's rmi does unless ``noprune``."""
+        gone: list[str] = []
+        parent = str(image.meta.get("parent") or "")
+        while parent:
+            rows = self.store.meta.images()
+            row = next((r for r in rows if r["id"] == parent), None)
+            if row is None or self.store.meta.tags_of(parent):
+                break
+            if any(r.get("parent") == parent for r in rows):
+                break
+            if self.store.meta.containers_using(parent):
+                break
+            self.store.meta.delete_image(parent)
+            gone.append(parent)
+            parent = str(row.get("parent") or "")
+        return gone
 
     def prune(self, filters: str | dict[str, Any] | None = None) -> dict[str, Any]:
         """POST /images/prune: {"ImagesDeleted": [...], "SpaceReclaimed": N}."""

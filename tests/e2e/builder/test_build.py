@@ -81,7 +81,12 @@ def test_build_run_and_config(engine: Engine, tmp_path: Path) -> None:
     # the intermediate images are hidden from `images`, shown with -a
     shown = ok(engine, "images", "--format", "{{.Repository}}:{{.Tag}}").split()
     assert sorted(shown) == ["built:1", "busybox:latest"]
-    assert len(ok(engine, "images", "-a", "-q").split()) >= 11
+    assert len(ok(engine, "images", "-a", "-q").split()) == 11  # busybox + 10 steps
+    # removing the result takes its intermediate images along, as Docker's rmi does
+    out = ok(engine, "rmi", "built:1")
+    assert out.startswith("Untagged: built:1\nDeleted: sha256:")
+    assert out.count("Deleted: sha256:") >= 10, out
+    assert ok(engine, "images", "-a", "--format", "{{.Repository}}") == "busybox\n"
 
 
 def test_cache_and_its_invalidation(engine: Engine, tmp_path: Path) -> None:
@@ -97,6 +102,9 @@ def test_cache_and_its_invalidation(engine: Engine, tmp_path: Path) -> None:
     assert "changed\n" in out
     out = ok(engine, "build", "--no-cache", "-q", "-t", "c:4", str(ctx))
     assert out.startswith("sha256:") and len(out.split()) == 1
+    # the base image's name can go while images are built on it; the image stays
+    assert ok(engine, "rmi", "busybox") == "Untagged: busybox:latest\n"
+    assert ok(engine, "run", "--rm", "c:4", "cat", "/app/hello.txt") == "changed\n"
     ok(engine, "rmi", "c:1", "c:2", "c:3", "c:4")
 
 

@@ -129,3 +129,36 @@ def test_compose_waits_for_a_healthy_dependency(engine: Engine, tmp_path: object
         r = compose(engine, project, "down")
     assert r.returncode == 0, r.stderr
     assert ok(engine, "ps", "-aq") == ""
+
+
+BUILT = """\
+version: "3.8"
+services:
+  app:
+    build: ./app
+    image: demo-app:dev
+    command: sh -c 'cat /built; sleep 300'
+    stop_signal: SIGKILL
+"""
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
+def test_compose_builds_a_service(engine: Engine, tmp_path: object) -> None:
+    project = os.path.join(str(tmp_path), "proj")
+    os.makedirs(os.path.join(project, "app"))
+    with open(os.path.join(project, "docker-compose.yml"), "w") as f:
+        f.write(BUILT)
+    with open(os.path.join(project, "app", "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN echo built by compose > /built\n")
+    try:
+        r = compose(engine, project, "build")
+        assert r.returncode == 0, r.stderr
+        assert "Successfully tagged demo-app:dev" in r.stdout + r.stderr
+        r = compose(engine, project, "up", "-d")
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: "built by compose" in compose(engine, project, "logs").stdout)
+    finally:
+        r = compose(engine, project, "down", "--rmi", "all")
+    assert r.returncode == 0, r.stderr
+    assert ok(engine, "ps", "-aq") == ""
+    assert "demo-app" not in ok(engine, "images")
