@@ -25,8 +25,9 @@ reads another stage's (or an image's) files; ``--target`` stops after that
 stage. ARGs before the first FROM are usable in FROM lines; an ARG in a stage
 takes its value from ``--build-arg``, else its default. Base images are pulled
 when missing (or always with ``--pull``). ONBUILD triggers of a base image run
-right after its FROM. Not supported (a clear error): ADD from a URL, RUN
---mount, heredocs.
+right after its FROM. ADD fetches ``http(s)://`` sources in the daemon (mode
+0600, the server's Last-Modified; not extracted). Not supported (a clear
+error): ADD from git, RUN --mount, heredocs.
 """
 
 from __future__ import annotations
@@ -567,11 +568,13 @@ class Builder:
                 " Destination could not be determined."
             )
         srcs, dest = items[:-1], items[-1]
-        if add and any(s.startswith(("http://", "https://", "git@")) for s in srcs):
-            raise InvalidArgument(
-                f"{name} from a URL is not supported by berth's builder yet: download the"
-                " file into the build context"
-            )
+        urls = [src for src in srcs if src.startswith(("http://", "https://"))] if add else []
+        if any(src.startswith("git@") or src.endswith(".git") for src in urls) or (
+            add and any(src.startswith("git@") for src in srcs)
+        ):
+            raise InvalidArgument(f"{name} from a git repository is not supported by berth")
+        if urls and "from" in inst.flags:
+            raise InvalidArgument(f"{name} --from cannot be used with a URL source")
         workdir = stage.config.get("WorkingDir") or "/"
         dest_abs = dest if dest.startswith("/") else os.path.join(workdir, dest)
         as_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "")
@@ -584,11 +587,18 @@ class Builder:
         with tempfile.TemporaryDirectory(
             prefix="build-from-", dir=os.path.dirname(self.root)
         ) as tmp:
+            fetched: set[str] = set()
             if "from" in inst.flags:
                 root = yield from self._from_stage_files(inst.flags["from"], srcs, tmp)
                 paths = ctxmod.sources(root, srcs)
             else:
-                paths = ctxmod.sources(self.root, srcs)
+                local = [src for src in srcs if src not in urls]
+                paths = ctxmod.sources(self.root, local) if local else []
+                for n, url in enumerate(urls):
+                    yield _stream(f"Downloading {url}\n")
+                    got = _download(url, os.path.join(tmp, f"url{n}"))
+                    fetched.add(got)
+                    paths.append(got)
             if len(paths) > 1 and not as_dir:
                 raise InvalidArgument(
                     f"When using {name} with more than one source file, the destination must"
@@ -623,6 +633,7 @@ class Builder:
                     elif (
                         add
                         and "from" not in inst.flags
+                        and p not in fetched  # a downloaded archive is copied as it is
                         and p.endswith(ARCHIVE_SUFFIXES)
                         and stat_mod.S_ISREG(st.st_mode)
                     ):
@@ -958,6 +969,38 @@ def _decompressed(f: Any) -> Any:
 
         return lzma.LZMAFile(f)
     return f
+
+
+def _download(url: str, into: str, timeout: float = 60.0) -> str:
+    """ADD's remote file: fetched by the daemon into ``into``, named after the URL's
+    last path part (``index.html`` for none), mode 0600 and the server's
+    Last-Modified as its time, as Docker does; returns its path."""
+    import email.utils
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    os.makedirs(into, exist_ok=True)
+    name = os.path.basename(urllib.parse.urlsplit(url).path) or "index.html"
+    path = os.path.join(into, name)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(path, "wb") as f:
+            while chunk := resp.read(1 << 20):
+                f.write(chunk)
+            modified = resp.headers.get("Last-Modified")
+    except urllib.error.HTTPError as e:
+        raise StepError(f"failed to GET {url} with status {e.code}: {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise StepError(f"failed to GET {url}: {reason}") from None
+    os.chmod(path, 0o600)
+    if modified:
+        try:
+            when = email.utils.parsedate_to_datetime(modified).timestamp()
+            os.utime(path, (when, when))
+        except (TypeError, ValueError):
+            pass
+    return path
 
 
 def _extract_stream(stream: Iterator[bytes], dest: str) -> None:

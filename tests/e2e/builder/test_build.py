@@ -191,3 +191,42 @@ def test_docker_cli_and_docker_py_build(engine: Engine, tmp_path: Path) -> None:
     finally:
         client.close()
     ok(engine, "rmi", "viadocker", "viapy")
+
+
+def test_add_from_a_url(engine: Engine, tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "tool.sh").write_text("#!/bin/sh\necho fetched\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        ctx = make_context(
+            tmp_path / "u",
+            f"FROM busybox\nADD {url}/tool.sh /opt/\nADD {url}/tool.sh /opt/renamed\n"
+            'CMD ["sh", "-c", "ls -l /opt; sh /opt/tool.sh"]\n',
+        )
+        out = ok(engine, "build", "-t", "fromurl", str(ctx))
+        assert f"Downloading {url}/tool.sh" in out
+        run = ok(engine, "run", "--rm", "fromurl")
+        assert run.count("-rw-------") == 2 and "renamed" in run and run.endswith("fetched\n")
+        assert ok(engine, "build", "-t", "fromurl", str(ctx)).count("Using cache") == 3
+        ctx2 = make_context(tmp_path / "u2", f"FROM busybox\nADD {url}/missing.sh /x\n")
+        r = engine.run(["build", str(ctx2)], timeout=60)
+        assert r.returncode == 1 and "missing.sh with status 404" in r.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    ok(engine, "rmi", "fromurl")
