@@ -104,6 +104,30 @@ def register(router: Router, daemon: Daemon) -> None:
         req.arg_int("keep-storage")
         return {"CachesDeleted": [], "SpaceReclaimed": 0}
 
+    import time
+
+    booted = time.time()
+
+    def clean_stale() -> None:
+        """Contexts of builds a previous berthd was running when it died (not those
+        of builds this one has begun meanwhile)."""
+        import shutil
+
+        workdir = os.path.join(daemon.config.data_root, "tmp")
+        try:
+            names = os.listdir(workdir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            path = os.path.join(workdir, name)
+            try:
+                old = os.lstat(path).st_mtime < booted
+            except FileNotFoundError:
+                continue
+            if name.startswith("build-") and old:
+                shutil.rmtree(path, ignore_errors=True)
+
+    daemon.on_start(clean_stale)
     router.add("POST", "/build", build)
     router.add("POST", "/build/prune", build_prune)
 
