@@ -27,6 +27,15 @@ class Snapshot:
     nft_tables: frozenset[str]
     processes: dict[int, str] = field(hash=False, compare=False)
     sysctls: frozenset[tuple[str, str]] = frozenset()
+    dirs: frozenset[str] = frozenset()
+
+
+#: berth's default state directories: a test uses directories of its own, never these
+DEFAULT_DIRS = ("/run/berth", "/run/berth-runtime", "/var/lib/berth")
+
+
+def _dirs() -> frozenset[str]:
+    return frozenset(d for d in DEFAULT_DIRS if os.path.lexists(d))
 
 
 #: Host-wide network sysctls that berth (like Docker) may change; tests restore them.
@@ -149,6 +158,7 @@ def take() -> Snapshot:
         nft_tables=_nft_tables(),
         processes=_processes(),
         sysctls=_sysctls(),
+        dirs=_dirs(),
     )
 
 
@@ -201,7 +211,7 @@ def _someone_elses(name: str, item: object, own_tmp: str | None) -> bool:
 def describe(before: Snapshot, after: Snapshot, own_tmp: str | None = None) -> list[str]:
     """Human-readable differences; empty when the host is as it was."""
     out: list[str] = []
-    for name in ("mounts", "cgroups", "links", "netns", "nft_tables", "sysctls"):
+    for name in ("mounts", "cgroups", "links", "netns", "nft_tables", "sysctls", "dirs"):
         old, new = getattr(before, name), getattr(after, name)
         for item in sorted(new - old, key=str):
             if not _someone_elses(name, item, own_tmp):

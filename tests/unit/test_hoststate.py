@@ -29,3 +29,12 @@ def test_describe_names_what_was_left() -> None:
         "mounts: left behind ('/mnt/x', 'tmpfs', 'tmpfs')",
         "links: left behind veth0",
     ]
+
+
+def test_describe_names_default_state_dirs_made() -> None:
+    empty: frozenset[str] = frozenset()
+    before = Snapshot(frozenset(), empty, empty, empty, empty, {})
+    after = Snapshot(
+        frozenset(), empty, empty, empty, empty, {}, dirs=frozenset({"/run/berth-runtime"})
+    )
+    assert describe(before, after) == ["dirs: left behind /run/berth-runtime"]

@@ -46,6 +46,10 @@ class Podman:
             "overlay",
             "--runtime",
             RUNTIME,
+            # the runtime's state in the test's own directory (podman passes no --root
+            # to a runtime it does not know, which would use /run/berth-runtime)
+            "--runtime-flag",
+            f"root={b / 'rt'}",
             *args,
         ]
 
