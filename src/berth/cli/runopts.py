@@ -68,6 +68,7 @@ CREATE_FLAGS = [
     _L("--env-file", help="Read in a file of environment variables"),
     _L("--expose", help="Expose a port or a range of ports"),
     _L("--group-add", help="Add additional groups to join"),
+    _L("--link", help="Add link to another container"),
     _S("--health-cmd", help="Command to run to check health"),
     _S("--health-interval", help="Time between running the check"),
     _S("--health-retries", help="Consecutive failures needed to report unhealthy"),
@@ -437,6 +438,8 @@ def build(opts: Parsed, image: str, command: list[str]) -> tuple[dict[str, Any],
         hc["Mounts"] = mounts
     if opts.volumes_from:
         hc["VolumesFrom"] = list(opts.volumes_from)
+    if opts.link:
+        hc["Links"] = list(opts.link)
     tmpfs: dict[str, str] = {}
     for t in opts.tmpfs:
         path, _, o = t.partition(":")

@@ -201,7 +201,7 @@ def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None
         dns=list(hc.get("Dns") or []),
         dns_search=list(hc.get("DnsSearch") or []),
         dns_options=list(hc.get("DnsOptions") or []),
-        extra_hosts=list(hc.get("ExtraHosts") or []),
+        extra_hosts=[*_link_hosts(svc, row, network, inp), *(hc.get("ExtraHosts") or [])],
     )
     sb = nm.setup(req)
     undo.callback(nm.release, row.id)
@@ -425,3 +425,82 @@ def prune_networks(svc: ContainerService, filters: dict[str, list[str]]) -> list
     if svc.events is not None:
         svc.events.publish("network", "prune", "", {"reclaimed": "0"})
     return removed
+
+
+def parse_link(text: str) -> tuple[str, str]:
+    """``name[:alias]`` (also Docker's stored ``/name:/container/alias``) -> (name, alias)."""
+    name, _, alias = text.partition(":")
+    name = name.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else name
+    if not name or not alias:
+        raise InvalidArgument(f"invalid link {text!r}: expected name[:alias]")
+    return name, alias
+
+
+def _link_hosts(svc: Any, row: ContainerRow, network: str, inp: Any) -> list[str]:
+    """Legacy links (``--link name:alias``): /etc/hosts lines for the linked containers
+    (``IP alias hostname name``) and, on the default bridge, Docker's ``ALIAS_PORT_*``,
+    ``ALIAS_NAME`` and ``ALIAS_ENV_*`` variables (set on ``inp.link_env``)."""
+    links = list(row.host_config.get("Links") or [])
+    if not links:
+        return []
+    if network in ("host", "none") or network.startswith("container:"):
+        kind = "container" if network.startswith("container:") else network
+        raise InvalidArgument(
+            f"conflicting options: {kind} type networking can't be used with links. This would"
+            " result in undefined behavior"
+        )
+    out: list[str] = []
+    env: list[str] = []
+    for text in links:
+        name, alias = parse_link(text)
+        try:
+            other = svc.find(name)
+        except NotFound:
+            raise InvalidArgument(f"could not get container for {name}") from None
+        if not other.state.get("Running"):
+            raise Conflict(
+                f"Cannot link to a non running container: /{other.name} AS /{row.name}/{alias}"
+            )
+        nets = (other.network_settings or {}).get("Networks") or {}
+        ip = str((nets.get(network) or {}).get("IPAddress") or "")
+        if not ip:
+            raise InvalidArgument(
+                f"Cannot link to /{other.name}, as it does not belong to the network {network}"
+            )
+        names = [alias, str(other.config.get("Hostname") or other.id[:12])]
+        if alias != other.name:
+            names.append(other.name)
+        out.append(f"{' '.join(names)}:{ip}")
+        if network == "bridge":
+            env.extend(_link_env(alias, f"/{row.name}/{alias}", ip, other.config))
+    inp.link_env = env
+    return out
+
+
+def _link_env(alias: str, link_name: str, ip: str, config: dict[str, Any]) -> list[str]:
+    prefix = alias.upper().replace("-", "_")
+    ports: list[tuple[int, str]] = []
+    for item in config.get("ExposedPorts") or {}:
+        number, _, kind = str(item).partition("/")
+        if number.isdigit():
+            ports.append((int(number), kind or "tcp"))
+    ports.sort()
+    env = []
+    if ports:
+        first, first_proto = ports[0]
+        env.append(f"{prefix}_PORT={first_proto}://{ip}:{first}")
+    for port, proto in ports:
+        key = f"{prefix}_PORT_{port}_{proto.upper()}"
+        env += [
+            f"{key}={proto}://{ip}:{port}",
+            f"{key}_ADDR={ip}",
+            f"{key}_PORT={port}",
+            f"{key}_PROTO={proto}",
+        ]
+    env.append(f"{prefix}_NAME={link_name}")
+    for item in config.get("Env") or []:
+        k, eq, v = str(item).partition("=")
+        if eq and k not in ("HOME", "PATH"):
+            env.append(f"{prefix}_ENV_{k}={v}")
+    return env

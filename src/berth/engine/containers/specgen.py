@@ -94,6 +94,7 @@ class SpecInput:
         "etc_files",
         "host_config",
         "ipc_path",
+        "link_env",
         "netns_path",
         "pid_path",
         "rootfs",
@@ -114,6 +115,7 @@ class SpecInput:
         self.ipc_path: str | None = None
         self.uts_path: str | None = None
         self.etc_files: dict[str, str] = {}  # /etc/hosts -> host file to bind
+        self.link_env: list[str] = []  # the variables of legacy links (--link)
         self.volume_mounts: list[dict[str, Any]] = []  # OCI mounts for -v/--mount/VOLUME
         self.cgroupns_private = False
         self.cgroup_parent = CGROUP_PARENT  # the daemon's default (--cgroup-parent)
@@ -126,7 +128,9 @@ def command_of(config: dict[str, Any]) -> list[str]:
     return args
 
 
-def merged_env(config: dict[str, Any], hostname: str) -> list[str]:
+def merged_env(config: dict[str, Any], hostname: str, linked: list[str] | None = None) -> list[str]:
+    """The process environment, in Docker's order: PATH, HOSTNAME, TERM, the variables of
+    legacy links (``--link``), then the container's own (which win)."""
     env = list(config.get("Env") or [])
     names = {e.split("=", 1)[0] for e in env}
     out = []
@@ -135,6 +139,7 @@ def merged_env(config: dict[str, Any], hostname: str) -> list[str]:
     out.append(f"HOSTNAME={hostname}")
     if config.get("Tty") and "TERM" not in names:
         out.append("TERM=xterm")
+    out.extend(e for e in linked or [] if e.split("=", 1)[0] not in names)
     return out + [e for e in env if not e.startswith("HOSTNAME=")]
 
 
@@ -542,7 +547,7 @@ def generate(inp: SpecInput, warnings: list[str] | None = None) -> dict[str, Any
         "terminal": bool(cfg.get("Tty")),
         "user": user,
         "args": args,
-        "env": merged_env(cfg, hostname),
+        "env": merged_env(cfg, hostname, inp.link_env),
         "cwd": cfg.get("WorkingDir") or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privileges(hc),
