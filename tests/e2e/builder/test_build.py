@@ -230,3 +230,39 @@ def test_add_from_a_url(engine: Engine, tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     ok(engine, "rmi", "fromurl")
+
+
+def test_more_instructions(engine: Engine, tmp_path: Path) -> None:
+    base = make_context(
+        tmp_path / "base",
+        "FROM busybox\nONBUILD RUN echo triggered > /onbuild\nLABEL stage=base\n",
+    )
+    ok(engine, "build", "-t", "withtrigger", str(base))
+    ctx = make_context(
+        tmp_path / "more",
+        "ARG BASE=withtrigger\n"
+        "FROM $BASE\n"
+        'SHELL ["/bin/sh", "-e", "-c"]\n'
+        "COPY --chown=1000:1001 hello.txt /owned/\n"
+        "COPY --chmod=640 dir/a.txt /modes/a.txt\n"
+        "RUN test -f /onbuild && stat -c '%u:%g' /owned/hello.txt > /owner\n"
+        'ENTRYPOINT ["/bin/sh", "-c"]\n'
+        'CMD ["cat /owner /onbuild"]\n'
+        "STOPSIGNAL SIGINT\n"
+        "VOLUME /data\n"
+        "HEALTHCHECK --interval=5s --retries=2 CMD true\n",
+    )
+    out = ok(engine, "build", "--build-arg", "UNUSED=1", "-t", "more", str(ctx))
+    assert "# Executing 1 build trigger\n" in out
+    assert "[Warning] One or more build-args [UNUSED] were not consumed" in out
+    assert ok(engine, "run", "--rm", "more") == "1000:1001\ntriggered\n"
+    cfg = inspect(engine, "more")["Config"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["StopSignal"] == "SIGINT"
+    assert cfg["Volumes"] == {"/data": {}} and cfg["Shell"] == ["/bin/sh", "-e", "-c"]
+    hc = {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert cfg["Healthcheck"] == hc  # shell form, as Docker stores it
+    assert not cfg.get("OnBuild")  # triggers run once, in the image built on the base
+    assert cfg["Labels"] == {"stage": "base"}
+    mode = ok(engine, "run", "--rm", "--entrypoint", "stat", "more", "-c", "%a", "/modes/a.txt")
+    assert mode == "640\n"
+    ok(engine, "rmi", "more", "withtrigger")
