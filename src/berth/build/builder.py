@@ -128,7 +128,6 @@ class Builder:
         self.stages: list[_Stage] = []
         self.global_args: dict[str, str | None] = {}
         self.used_build_args: set[str] = set()
-        self.out: list[dict[str, Any]] = []  # messages waiting to be yielded
 
     # ---------------------------------------------------------------- the whole build
     def run(self) -> Iterator[dict[str, Any]]:
@@ -277,8 +276,10 @@ class Builder:
         )
         try:
             for msg in self.images.pull(name):
-                if "status" in msg and "progressDetail" not in msg:
-                    pass
+                # the pull's lines, without its progress bars ("Pull complete", "Digest:")
+                if "status" in msg and not msg.get("progressDetail"):
+                    prefix = f"{msg['id']}: " if msg.get("id") else ""
+                    yield _stream(f"{prefix}{msg['status']}\n")
         except NotFound as e:
             raise StepError(
                 f"pull access denied for {name}, repository does not exist or may require"

@@ -266,3 +266,16 @@ def test_more_instructions(engine: Engine, tmp_path: Path) -> None:
     mode = ok(engine, "run", "--rm", "--entrypoint", "stat", "more", "-c", "%a", "/modes/a.txt")
     assert mode == "640\n"
     ok(engine, "rmi", "more", "withtrigger")
+
+
+def test_base_image_pulled_when_missing(engine: Engine, tmp_path: Path, registry: Any) -> None:
+    ref = f"{registry.host}/build/base:1"
+    ok(engine, "tag", "busybox", ref)
+    ok(engine, "push", ref)
+    ok(engine, "rmi", ref)
+    ctx = make_context(tmp_path / "p", f"FROM {ref}\nRUN echo on a pulled base\n")
+    out = ok(engine, "build", "-t", "onpulled", str(ctx))
+    assert f"Unable to find image '{ref}' locally\n" in out
+    assert "Digest: sha256:" in out and "on a pulled base\n" in out
+    assert ok(engine, "image", "inspect", "-f", "{{.Id}}", ref).startswith("sha256:")
+    ok(engine, "rmi", "onpulled", ref)
