@@ -66,7 +66,8 @@ def options(req: Request) -> Any:
         )
     opts = BuildOptions()
     for tag in req.args("t"):
-        reference.parse(tag)  # "invalid reference format" now, not after the build
+        if reference.parse(tag).digest is not None:  # a bad name fails now, not after
+            raise InvalidArgument(f"invalid tag {tag!r}: a tag cannot name a digest")
         opts.tags.append(tag)
     opts.dockerfile = req.arg("dockerfile") or "Dockerfile"
     args = _json_object(req, "buildargs")
