@@ -200,7 +200,7 @@ def test_tree_size(tmp_path: Any) -> None:
 
 
 def test_rw_size_counts_files_once_and_not_directories(tmp_path: Path) -> None:
-    from berth.engine.containers.views import rw_size
+    from berth.engine.volumes.store import dir_size as rw_size
 
     (tmp_path / "d" / "e").mkdir(parents=True)
     (tmp_path / "d" / "e" / "a").write_bytes(b"x" * 1000)

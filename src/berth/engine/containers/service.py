@@ -211,9 +211,9 @@ class ContainerService:
     def sizes(self, row: ContainerRow) -> tuple[int, int]:
         """Docker's ``SizeRw`` (the container's writable layer) and ``SizeRootFs``
         (that and its image's layers)."""
-        from berth.engine.containers.views import rw_size
+        from berth.engine.volumes.store import dir_size
 
-        rw = rw_size(os.path.join(self.dir_of(row.id), "upper"))
+        rw = dir_size(os.path.join(self.dir_of(row.id), "upper"))
         try:
             image = self.images.store.get(row.image_id)
         except BerthError:  # the image was removed with -f under the container

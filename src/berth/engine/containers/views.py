@@ -110,33 +110,6 @@ def _status_text(row: ContainerRow) -> str:
     return f"Exited ({st.get('ExitCode', 0)}) {human_duration(ago)} ago"
 
 
-def rw_size(top: str) -> int:
-    """Bytes in a writable layer as Docker counts them: the sizes of all but
-    directories, each inode once (hard links), symlinks not followed."""
-    import stat
-
-    seen: set[int] = set()
-    total = 0
-    pending = [top]
-    while pending:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    pending.append(entry.path)
-                elif st.st_size and st.st_ino not in seen:
-                    seen.add(st.st_ino)
-                    total += st.st_size
-    return total
-
-
 def summary(row: ContainerRow) -> dict[str, Any]:
     from berth.engine.containers.service import _rfc3339_to_unix
 

@@ -227,21 +227,29 @@ class VolumeStore:
 
 
 def dir_size(path: str) -> int:
-    """Bytes of the non-directory entries under ``path`` (Docker's volume size)."""
+    """Bytes under ``path`` as Docker counts a volume's or a writable layer's size: the
+    sizes of all but directories, each inode once (hard links), symlinks not followed."""
+    import stat
+
+    seen: set[int] = set()
     total = 0
-    try:
-        it = os.scandir(path)
-    except OSError:
-        return 0
-    with it:
-        for entry in it:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    total += dir_size(entry.path)
-                else:
-                    total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
+    pending = [path]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    pending.append(entry.path)
+                elif st.st_size and st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    total += st.st_size
     return total
 
 
