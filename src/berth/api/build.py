@@ -140,19 +140,9 @@ def _body(req: Request) -> Any:
     raw = req.body
     head = raw.read(6)
     stream = io.BufferedReader(_Prefixed(head, raw))  # type: ignore[type-var]
-    if head[:2] == b"\x1f\x8b":
-        import gzip
+    from berth.build.context import decompressed
 
-        return gzip.GzipFile(fileobj=stream)
-    if head[:3] == b"BZh":
-        import bz2
-
-        return bz2.BZ2File(stream)
-    if head[:6] == b"\xfd7zXZ\x00":
-        import lzma
-
-        return lzma.LZMAFile(stream)
-    return stream
+    return decompressed(head, stream)
 
 
 class _Prefixed:

@@ -33,6 +33,7 @@ error): ADD from git, RUN --mount, heredocs.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from berth.build import context as ctxmod
 from berth.errors import BerthError, InvalidArgument, NotFound
@@ -299,11 +300,15 @@ class Builder:
         yield from handler(stage, inst)
 
     # metadata instructions: config changes, an image each ---------------------------
+    @staticmethod
+    def _nop(stage: _Stage, text: str) -> str:
+        """The history line of a step that runs no command: ``/bin/sh -c #(nop) <text>``."""
+        return " ".join([*(stage.config.get("Shell") or DEFAULT_SHELL), "#(nop)"]) + " " + text
+
     def _meta(self, stage: _Stage, text: str) -> Iterator[dict[str, Any]]:
-        """Commit the stage's config as a new image with no layer; cached like any step."""
-        shell = stage.config.get("Shell") or DEFAULT_SHELL
-        created_by = " ".join([*shell, "#(nop) "]) + text  # "/bin/sh -c #(nop)  ENV A=1"
-        yield from self._commit(stage, created_by, upper=None)
+        """Commit the stage's config as a new image with no layer; cached like any step.
+        ``text`` starts with a space: ``/bin/sh -c #(nop)  ENV A=1``, as Docker writes it."""
+        yield from self._commit(stage, self._nop(stage, text), upper=None)
 
     def _do_env(self, stage: _Stage, inst: Instruction) -> Iterator[dict[str, Any]]:
         from berth.build.dockerfile import key_values
@@ -420,7 +425,7 @@ class Builder:
         yield from self._meta(stage, " STOPSIGNAL " + sig)
 
     def _do_healthcheck(self, stage: _Stage, inst: Instruction) -> Iterator[dict[str, Any]]:
-        from berth.cli.units import parse_go_duration
+        from berth import durations
         from berth.engine.containers.health import validate
 
         if inst.args and inst.args[0].upper() == "NONE" and inst.sub is None:
@@ -441,7 +446,7 @@ class Builder:
             ("start-interval", "StartInterval"),
         ):
             if flag in inst.flags:
-                hc[key] = round(parse_go_duration(inst.flags[flag]) * 1e9)
+                hc[key] = durations.parse(inst.flags[flag])
         if "retries" in inst.flags:
             try:
                 hc["Retries"] = int(inst.flags["retries"])
@@ -467,9 +472,7 @@ class Builder:
             path = os.path.join(stage.config.get("WorkingDir") or "/", path)
         path = os.path.normpath(path)
         stage.config["WorkingDir"] = path
-        created_by = (
-            " ".join([*(stage.config.get("Shell") or DEFAULT_SHELL), "#(nop)"]) + f" WORKDIR {path}"
-        )
+        created_by = self._nop(stage, f"WORKDIR {path}")
         if stage.image is None:
             yield from self._commit(stage, created_by, upper=None)
             return
@@ -609,8 +612,7 @@ class Builder:
             key = ctxmod.content_key(paths, None, chmod) + (
                 f" chown {chown_text}" if chown_text else ""
             )
-            shell = stage.config.get("Shell") or DEFAULT_SHELL
-            created_by = " ".join([*shell, "#(nop)"]) + f" {name} {key} in {dest_abs} "
+            created_by = self._nop(stage, f"{name} {key} in {dest_abs} ")
             if stage.image is None:  # FROM scratch: the layer is made without a container
                 yield from self._copy_scratch(stage, paths, dest_abs, as_dir, chmod, created_by)
                 return
@@ -753,29 +755,23 @@ class Builder:
         except BerthError:
             pass
 
-    def _container(self, stage: _Stage, created_by: str, body: dict[str, Any] | None = None) -> Any:
-        from contextlib import contextmanager
-
-        builder = self
-
-        @contextmanager
-        def made() -> Iterator[str]:
-            assert stage.image is not None
-            extra = dict(
-                body
-                or {"Cmd": [*(stage.config.get("Shell") or DEFAULT_SHELL), "#(nop) " + created_by]}
-            )
-            extra.setdefault("Env", list(stage.config.get("Env") or []))
-            for key in ("User", "WorkingDir"):
-                if stage.config.get(key):
-                    extra.setdefault(key, stage.config[key])
-            cid = builder._create(stage.image.id, extra)
-            try:
-                yield cid
-            finally:
-                builder._remove(cid)
-
-        return made()
+    @contextmanager
+    def _container(
+        self, stage: _Stage, created_by: str, body: dict[str, Any] | None = None
+    ) -> Iterator[str]:
+        """A container of the stage's image for one step (``body``: what it runs; none for
+        a step that only writes files into it), removed afterwards whatever happens."""
+        assert stage.image is not None
+        extra = dict(body or {"Cmd": [created_by]})  # never started: the Cmd only names it
+        extra.setdefault("Env", list(stage.config.get("Env") or []))
+        for key in ("User", "WorkingDir"):
+            if stage.config.get(key):
+                extra.setdefault(key, stage.config[key])
+        cid = self._create(stage.image.id, extra)
+        try:
+            yield cid
+        finally:
+            self._remove(cid)
 
     def _upper(self, cid: str) -> str:
         return os.path.join(self.containers.dir_of(cid), "upper")
@@ -957,19 +953,7 @@ def _decompressed(f: Any) -> Any:
     """A local archive for ADD: tar, or tar compressed with gzip, bzip2 or xz."""
     head = f.read(6)
     f.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        import gzip
-
-        return gzip.GzipFile(fileobj=f)
-    if head[:3] == b"BZh":
-        import bz2
-
-        return bz2.BZ2File(f)
-    if head[:6] == b"\xfd7zXZ\x00":
-        import lzma
-
-        return lzma.LZMAFile(f)
-    return f
+    return ctxmod.decompressed(head, f)
 
 
 def _download(url: str, into: str, timeout: float = 60.0) -> str:

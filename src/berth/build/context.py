@@ -24,6 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
     from collections.abc import Iterator
+    from typing import Any
 
 
 def extract(body: object, dest: str) -> None:
@@ -38,6 +39,24 @@ def extract(body: object, dest: str) -> None:
         raise InvalidArgument(f"build context: {os.strerror(e.errno or 0)}") from None
     finally:
         os.close(rootfd)
+
+
+def decompressed(head: bytes, stream: Any) -> Any:
+    """``stream`` (whose first bytes are ``head``) as a tar stream: a context or an ADD
+    source may be a tar compressed with gzip, bzip2 or xz, or a plain one."""
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+
+        return gzip.GzipFile(fileobj=stream)
+    if head[:3] == b"BZh":
+        import bz2
+
+        return bz2.BZ2File(stream)
+    if head[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        return lzma.LZMAFile(stream)
+    return stream
 
 
 def inside(root: str, rel: str) -> str:
