@@ -44,6 +44,7 @@ from berth.build.shellwords import SPACE as _SPACE
 from berth.build.shellwords import Lexer, go_quote, is_space
 from berth.build.shellwords import expand as expand
 from berth.build.shellwords import words as words
+from berth.durations import parse as parse_duration
 from berth.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -611,43 +612,6 @@ def _validate_healthcheck(inst: Instruction) -> None:
             raise _Error(f'strconv.ParseInt: parsing "{retries}": value out of range')
         if r < 0:
             raise _Error(f"--retries cannot be negative ({r})")
-
-
-_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9}
-_UNITS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
-
-
-def parse_duration(text: str) -> int:
-    """A Go ``time.ParseDuration`` string (``1m30s``, ``1.5h``, ``250ms``) in nanoseconds."""
-    s = text
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return 0
-    if s == "":
-        raise InvalidArgument(f'time: invalid duration "{text}"')
-    total = 0
-    while s:
-        m = re.match(r"([0-9]*)(?:\.([0-9]*))?", s)
-        assert m is not None
-        whole, frac = m.group(1), m.group(2) or ""
-        if whole == "" and frac == "":
-            raise InvalidArgument(f'time: invalid duration "{text}"')
-        s = s[m.end() :]
-        u = re.match(r"[^0-9.]*", s)
-        unit = u.group(0) if u else ""
-        if unit == "":
-            raise InvalidArgument(f'time: missing unit in duration "{text}"')
-        if unit not in _UNITS:
-            raise InvalidArgument(f'time: unknown unit "{unit}" in duration "{text}"')
-        s = s[len(unit) :]
-        scale = _UNITS[unit]
-        total += int(whole or "0") * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
-    if total > 2**63 - 1:
-        raise InvalidArgument(f'time: invalid duration "{text}"')
-    return sign * total
 
 
 # ---------------------------------------------------------------- public parse

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from berth.errors import InvalidArgument
-
 _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
@@ -68,49 +66,8 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
-
 def parse_go_duration(text: str) -> float:
     """Go's time.ParseDuration, in seconds; InvalidArgument when it is not one."""
-    orig = text
-    if not text:
-        raise InvalidArgument(f'time: invalid duration "{orig}"')
-    sign = 1.0
-    if text[0] in "+-":
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    if not text:
-        raise InvalidArgument(f'time: invalid duration "{orig}"')
-    total = 0.0
-    i = 0
-    n = len(text)
-    while i < n:
-        j = i
-        while j < n and (text[j].isdigit() or text[j] == "."):
-            j += 1
-        num = text[i:j]
-        if not num or num == "." or num.count(".") > 1:
-            raise InvalidArgument(f'time: invalid duration "{orig}"')
-        k = j
-        while k < n and not (text[k].isdigit() or text[k] == "."):
-            k += 1
-        unit = text[j:k]
-        if unit not in _DURATION_UNITS:
-            if not unit:
-                raise InvalidArgument(f'time: missing unit in duration "{orig}"')
-            raise InvalidArgument(f'time: unknown unit "{unit}" in duration "{orig}"')
-        total += float(num) * _DURATION_UNITS[unit]
-        i = k
-    return sign * total
+    from berth import durations
+
+    return durations.parse(text) / 1e9

@@ -9,8 +9,9 @@ import pytest
 
 from berth.cli.flags import parse
 from berth.cli.runopts import CREATE_FLAGS, build
+from berth.durations import format as go_duration
 from berth.engine.containers import health
-from berth.engine.containers.health import Probe, apply_result, go_duration, merge, validate
+from berth.engine.containers.health import Probe, apply_result, merge, validate
 from berth.errors import InvalidArgument
 
 S = 1_000_000_000

@@ -173,39 +173,10 @@ def apply_result(
         health["Status"] = UNHEALTHY
 
 
-def go_duration(ns: int) -> str:
-    """Go's Duration.String (``300ms``, ``30s``, ``1m30s``, ``1h0m0s``) of whole
-    nanoseconds, as Docker's messages show durations."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 1000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{_trim(ns, 1000)}\u00b5s"
-    if ns < SECOND:
-        return f"{sign}{_trim(ns, 1_000_000)}ms"
-    hours, rest = divmod(ns, 3600 * SECOND)
-    minutes, rest = divmod(rest, 60 * SECOND)
-    text = f"{_trim(rest, SECOND)}s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{text}"
-    if minutes:
-        return f"{sign}{minutes}m{text}"
-    return sign + text
-
-
-def _trim(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    if not frac:
-        return str(whole)
-    digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
-
-
 def _rfc3339(ns: int) -> str:
-    s, frac = divmod(ns, SECOND)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{frac:09d}Z"
+    from berth.engine.monitor.logfile import now_rfc3339
+
+    return now_rfc3339(ns)
 
 
 class HealthManager:
@@ -387,7 +358,9 @@ class HealthManager:
                     os.kill(rec.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            shown = go_duration(probe.timeout)
+            from berth import durations
+
+            shown = durations.format(probe.timeout)
             return self._result(begin, -1, f"Health check exceeded timeout ({shown})")
         code = execs.wait_exit(rec)
         return self._result(begin, -1 if code is None else code, output.decode("utf-8", "replace"))

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 MAX_ENTRY = 16 * 1024
 
 
-def now_rfc3339() -> str:
-    ns = time.time_ns()
+def now_rfc3339(ns: int | None = None) -> str:
+    """RFC 3339 UTC with nanoseconds, of now (or of ``ns`` since the epoch)."""
+    if ns is None:
+        ns = time.time_ns()
     s, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{frac:09d}Z"
 
