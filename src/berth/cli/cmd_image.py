@@ -509,7 +509,6 @@ def import_(ctx: Context, opts: Parsed) -> int:
     max_args=0,
 )
 def image_prune(ctx: Context, opts: Parsed) -> int:
-    import sys
 
     from berth.images.filters import parse_cli_filters
     from berth.jsonio import dumps
@@ -521,10 +520,7 @@ def image_prune(ctx: Context, opts: Parsed) -> int:
             if opts.all
             else "WARNING! This will remove all dangling images."
         )
-        ctx.out.write(warning + "\nAre you sure you want to continue? [y/N] ")
-        ctx.out.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not ctx.confirm(warning):
             return 0
     f = parse_cli_filters(opts.filter)
     if opts.all:

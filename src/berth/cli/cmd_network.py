@@ -349,16 +349,10 @@ def network_disconnect(ctx: Context, opts: Parsed) -> int:
     max_args=0,
 )
 def network_prune(ctx: Context, opts: Parsed) -> int:
-    if not opts.force:
-        import sys
-
-        ctx.out.write(
-            "WARNING! This will remove all custom networks not used by at least one container.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        ctx.out.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts.force and not ctx.confirm(
+        "WARNING! This will remove all custom networks not used by at least one container."
+    ):
+        return 0
     report = ctx.client.post_json("/networks/prune", _filter_query(opts.filter)) or {}
     deleted = report.get("NetworksDeleted") or []
     if deleted:

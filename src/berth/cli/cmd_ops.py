@@ -141,21 +141,14 @@ def update(ctx: Context, opts: Parsed) -> int:
     max_args=0,
 )
 def container_prune(ctx: Context, opts: Parsed) -> int:
-    import sys
 
     from berth.cli.units import size3
     from berth.engine.filters import from_flags, to_json
 
     f = from_flags(opts.filter)
-    if not opts.force:
-        ctx.out.write(
-            "WARNING! This will remove all stopped containers.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        ctx.out.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            ctx.print("Total reclaimed space: 0B")
-            return 0
+    if not opts.force and not ctx.confirm("WARNING! This will remove all stopped containers."):
+        ctx.print("Total reclaimed space: 0B")
+        return 0
     report = ctx.client.post_json("/containers/prune", {"filters": to_json(f)} if f else None)
     report = report or {}
     deleted = report.get("ContainersDeleted") or []

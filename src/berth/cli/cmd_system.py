@@ -429,7 +429,6 @@ def df(ctx: Context, opts: Parsed) -> int:
 )
 def system_prune(ctx: Context, opts: Parsed) -> int:
     """Docker's order: containers, networks, volumes, images, build cache; one total."""
-    import sys
 
     from berth.cli.units import human_size
     from berth.engine.filters import Filters, from_flags, to_json
@@ -449,9 +448,7 @@ def system_prune(ctx: Context, opts: Parsed) -> int:
         if opts.filter:
             text += "\n  Items to be pruned will be filtered with:\n"
             text += "".join(f"  - {item}\n" for item in opts.filter)
-        ctx.out.write(text + "\nAre you sure you want to continue? [y/N] ")
-        ctx.out.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not ctx.confirm(text):
             return 0
     query = {"filters": to_json(f)} if opts.filter else None
     reclaimed = 0
@@ -504,20 +501,15 @@ def system_prune(ctx: Context, opts: Parsed) -> int:
 def builder_prune(ctx: Context, opts: Parsed) -> int:
     """berth's build cache is its intermediate images (``image prune`` removes those no
     longer needed); the daemon's answer is printed as Docker prints it."""
-    import sys
 
     from berth.cli.units import human_size
     from berth.engine.filters import from_flags, to_json
 
     f = from_flags(opts.filter)
-    if not opts.force:
-        ctx.out.write(
-            "WARNING! This will remove all dangling build cache. "
-            "Are you sure you want to continue? [y/N] "
-        )
-        ctx.out.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts.force and not ctx.confirm(
+        "WARNING! This will remove all dangling build cache.", sep=" "
+    ):
+        return 0
     query: dict[str, object] = {"all": int(bool(opts.all))}
     if opts.filter:
         query["filters"] = to_json(f)

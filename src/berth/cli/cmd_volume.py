@@ -176,7 +176,6 @@ def volume_rm(ctx: Context, opts: Parsed) -> int:
     max_args=0,
 )
 def volume_prune(ctx: Context, opts: Parsed) -> int:
-    import sys
 
     from berth.cli.units import human_size
 
@@ -185,9 +184,7 @@ def volume_prune(ctx: Context, opts: Parsed) -> int:
         items.append("all=true")
     if not opts.force:
         warning = PRUNE_ALL_WARNING if opts.all else PRUNE_WARNING
-        ctx.out.write(warning + "\nAre you sure you want to continue? [y/N] ")
-        ctx.out.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not ctx.confirm(warning):
             return 0
     report = ctx.client.post_json("/volumes/prune", _filters(items)) or {}
     deleted = report.get("VolumesDeleted") or []

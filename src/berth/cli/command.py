@@ -148,6 +148,13 @@ class Context:
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")
 
+    def confirm(self, warning: str, sep: str = "\n") -> bool:
+        """Docker's prompt before removing things: ``warning``, then "Are you sure you
+        want to continue? [y/N]"; True for y or yes on stdin."""
+        self.out.write(f"{warning}{sep}Are you sure you want to continue? [y/N] ")
+        self.out.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
     def print_json(self, doc: Any) -> None:
         """Indented JSON as docker prints it (``inspect``)."""
         import json
