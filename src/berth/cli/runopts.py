@@ -597,13 +597,13 @@ def _security_opt(text: str) -> str:
 def _healthcheck(opts: Parsed) -> dict[str, Any] | None:
     """``--health-*`` and ``--no-healthcheck`` -> Config.Healthcheck, as Docker's CLI
     makes it (unset parts are inherited from the image's HEALTHCHECK by the engine)."""
-    from berth.cli.units import parse_go_duration
+    from berth import durations
 
     def duration(flag: str, value: str | None) -> int:
         if value is None:
             return 0
         try:
-            ns = round(parse_go_duration(value) * 1e9)
+            ns = durations.parse(value)
         except InvalidArgument as e:
             raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {e}') from None
         if ns < 0:
