@@ -121,6 +121,9 @@ def cmd_create(ctx: Ctx, argv: list[str]) -> int:
 
 def cmd_run(ctx: Ctx, argv: list[str]) -> int:
     from berth.runtime.run import run
+    from berth.runtime.trace import trace
+
+    trace("cli: run")
 
     p = parse([*CREATE, Flag("-d", "--detach"), Flag("--keep")], argv)
     cid = _one_id(p, "run")

@@ -14,7 +14,7 @@ import os
 
 from berth.errors import BerthError
 from berth.kernel import consts as c
-from berth.runtime import process, rootfs
+from berth.runtime import modcache, process, rootfs
 from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
@@ -126,6 +126,7 @@ def stage1(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
     try:
         trace("stage1: begin")
         k.set_pdeathsig(9)
+        modcache.release()
         if cfg.stdio is not None:
             for target, fd in enumerate(cfg.stdio):
                 if fd != target:

@@ -4,21 +4,31 @@ A ``berth-runtime`` command is a fresh interpreter that imports some forty
 berth modules; the import system's own work per module (finding it on
 ``sys.path``, stat-ing, opening and reading its ``.pyc``) costs about as
 much again as running the module, ~1.5 ms of every start here. The cache
-holds their code objects in one file: :func:`install` reads it and puts a
-finder first on ``sys.meta_path`` that serves those modules from it -- each
-only while its source file is the one the cache was made from (same
+holds their code objects in one file: :func:`install` reads its index and
+puts a finder first on ``sys.meta_path`` that serves those modules from it
+-- each only while its source file is the one the cache was made from (same
 ``st_mtime_ns`` and size, as a ``.pyc`` is checked), so an edited module is
-simply imported the usual way. Nothing else changes: the modules get their
-usual ``__file__``, ``__spec__``, ``__path__`` and tracebacks.
+simply imported the usual way. The modules get their usual ``__file__``,
+``__spec__``, ``__path__`` and tracebacks (line numbers are kept).
+
+The code is compiled lean, since every byte of it is read and unmarshalled
+on every start: without docstrings (``__doc__`` is None, as under ``-OO``;
+asserts stay), without the annotations of function parameters and return
+values (never read at run time; class-body annotations, which
+:mod:`berth.oci.record` reads, are kept), and with ``from __future__ import
+annotations`` applied as a compiler flag instead of an import.
 
 The file (``<package dir>/__pycache__/start-path.<cache tag>.modcache``,
 made by ``python -m berth.runtime.modcache``; scripts/setup runs it after
-byte-compiling) is a marshalled dict, schema version 1::
+byte-compiling), schema version 2::
 
-    {"version": 1, "tag": "cpython-311",
-     "modules": {name: (source path, st_mtime_ns, st_size, is_package, marshalled code)}}
+    b"BMC2" + <index length: 4 bytes, little-endian> + marshal(index) + code...
+    index = {"version": 2, "tag": "cpython-311",
+             "modules": {name: (source path, st_mtime_ns, st_size, is_package,
+                                offset of its marshalled code after the index, length)}}
 
-It is read only when the running interpreter's cache tag matches.
+Only the index is read up front; a module's code is read (``pread``) when it
+is imported. It is used only when the running interpreter's cache tag matches.
 """
 
 from __future__ import annotations
@@ -29,11 +39,13 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ast
     from collections.abc import Iterable, Sequence
-    from types import ModuleType
+    from types import CodeType, ModuleType
     from typing import Any
 
-VERSION = 1
+VERSION = 2
+MAGIC = b"BMC2"
 # importlib.machinery.ModuleSpec, without importing importlib (not loaded under -S)
 _ModuleSpec: Any = type(sys.__spec__)
 
@@ -68,14 +80,18 @@ def default_path() -> str:
 class _Finder:
     """Serves the cached modules whose source is unchanged (a meta path finder and loader)."""
 
-    def __init__(self, modules: dict[str, tuple[str, int, int, bool, bytes]]) -> None:
+    def __init__(
+        self, fd: int, base: int, modules: dict[str, tuple[str, int, int, bool, int, int]]
+    ) -> None:
+        self.fd = fd  # the cache file, open (close-on-exec) for the process's lifetime
+        self.base = base  # where the code starts, after the index
         self.modules = modules
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> Any:
         entry = self.modules.get(name)
         if entry is None:
             return None
-        source, mtime_ns, size, is_package, _code = entry
+        source, mtime_ns, size, is_package = entry[:4]
         try:
             st = os.stat(source)
         except OSError:
@@ -92,8 +108,18 @@ class _Finder:
         return None  # the default module object
 
     def exec_module(self, module: ModuleType) -> None:
-        code = marshal.loads(self.modules[module.__name__][4])
-        exec(code, module.__dict__)
+        offset, length = self.modules[module.__name__][4:]
+        data = os.pread(self.fd, length, self.base + offset)
+        if len(data) != length:
+            raise ImportError(f"{module.__name__}: the module cache is truncated")
+        exec(marshal.loads(data), module.__dict__)
+
+    def release(self) -> None:
+        """Close the cache file; its modules not imported yet are then imported the usual way."""
+        self.modules = {}
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def get_source(self, name: str) -> str | None:
         entry = self.modules.get(name)
@@ -109,21 +135,40 @@ class _Finder:
 
 def install(path: str | None = None) -> bool:
     """Serve the cached modules from now on; False when there is no usable cache."""
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return True
     try:
-        with open(path or default_path(), "rb") as f:
-            doc = marshal.loads(f.read())
+        fd = os.open(path or default_path(), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, 65536)
+        if head[:4] != MAGIC or len(head) < 8:
+            raise ValueError("not a module cache")
+        size = int.from_bytes(head[4:8], "little")
+        raw = head[8 : 8 + size]
+        if len(raw) < size:
+            raw += os.pread(fd, size - len(raw), 8 + len(raw))
+        doc = marshal.loads(raw)
+        if (
+            not isinstance(doc, dict)
+            or doc.get("version") != VERSION
+            or doc.get("tag") != sys.implementation.cache_tag
+            or not isinstance(doc.get("modules"), dict)
+        ):
+            raise ValueError("a cache of another version or interpreter")
     except (OSError, ValueError, EOFError, TypeError):
+        os.close(fd)
         return False
-    if (
-        not isinstance(doc, dict)
-        or doc.get("version") != VERSION
-        or doc.get("tag") != sys.implementation.cache_tag
-        or not isinstance(doc.get("modules"), dict)
-    ):
-        return False
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder(doc["modules"]))
+    sys.meta_path.insert(0, _Finder(fd, 8 + size, doc["modules"]))
     return True
+
+
+def release() -> None:
+    """Close the cache file in this process (a container's processes get no descriptor of it)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, _Finder):
+            finder.release()
 
 
 def collect(roots: Iterable[str] = ROOTS) -> list[str]:
@@ -140,25 +185,71 @@ def collect(roots: Iterable[str] = ROOTS) -> list[str]:
     )
 
 
+def lean_code(text: bytes, source: str) -> CodeType:
+    """``text`` compiled as the cache holds it (see the module's docstring)."""
+    import __future__
+
+    import ast
+
+    tree = ast.parse(text, source)
+    flags = 0
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                flags |= getattr(__future__, alias.name).compiler_flag
+        else:
+            body.append(node)
+    tree.body = body
+    _strip(tree)
+    code: CodeType = compile(tree, source, "exec", flags=flags, dont_inherit=True)
+    return code
+
+
+def _strip(tree: ast.Module) -> None:
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.returns = None
+            args = node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    arg.annotation = None
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                rest = node.body[1:]
+                node.body = rest or [ast.copy_location(ast.Pass(), first)]
+
+
 def build(names: Sequence[str], path: str | None = None) -> str:
     """Compile the sources of the modules ``names`` (imported already) into the cache."""
-    modules: dict[str, tuple[str, int, int, bool, bytes]] = {}
+    index: dict[str, tuple[str, int, int, bool, int, int]] = {}
+    blobs: list[bytes] = []
+    offset = 0
     for name in names:
         source = str(sys.modules[name].__file__)
         st = os.stat(source)  # before reading: a later edit makes the entry stale
         with open(source, "rb") as f:
             text = f.read()
-        code = compile(text, source, "exec", dont_inherit=True)
+        blob = marshal.dumps(lean_code(text, source))
         is_package = os.path.basename(source) == "__init__.py"
-        modules[name] = (source, st.st_mtime_ns, st.st_size, is_package, marshal.dumps(code))
+        index[name] = (source, st.st_mtime_ns, st.st_size, is_package, offset, len(blob))
+        blobs.append(blob)
+        offset += len(blob)
+    doc = marshal.dumps({"version": VERSION, "tag": sys.implementation.cache_tag, "modules": index})
     target = path or default_path()
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    data = marshal.dumps(
-        {"version": VERSION, "tag": sys.implementation.cache_tag, "modules": modules}
-    )
     tmp = f"{target}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
-        f.write(data)
+        f.write(MAGIC + len(doc).to_bytes(4, "little") + doc)
+        for blob in blobs:
+            f.write(blob)
     os.replace(tmp, target)
     return target
 

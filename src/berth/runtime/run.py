@@ -182,10 +182,12 @@ def run(
     from berth.runtime.create import create, load_bundle
     from berth.runtime.lifecycle import delete
 
+    trace("run: imported")
     if not detach:
         k.set_child_subreaper()
     console = None
     loaded = load_bundle(bundle)  # read once: create() takes it as it is
+    trace("run: loaded")
     spec = loaded[0]
     if not console_socket and spec.process is not None and spec.process.terminal:
         if detach:

@@ -45,25 +45,93 @@ def _build(pkg: Path) -> str:
     return target
 
 
+def _replace_code(target: str, name: str, code: object) -> None:
+    """Rewrite the cache file with ``code`` as the module ``name``'s code."""
+    with open(target, "rb") as f:
+        data = f.read()
+    assert data[:4] == modcache.MAGIC
+    size = int.from_bytes(data[4:8], "little")
+    doc = marshal.loads(data[8 : 8 + size])
+    blobs = {n: data[8 + size + e[4] : 8 + size + e[4] + e[5]] for n, e in doc["modules"].items()}
+    blobs[name] = marshal.dumps(code)
+    offset = 0
+    for n, entry in doc["modules"].items():
+        doc["modules"][n] = (*entry[:4], offset, len(blobs[n]))
+        offset += len(blobs[n])
+    index = marshal.dumps(doc)
+    with open(target, "wb") as f:
+        f.write(modcache.MAGIC + len(index).to_bytes(4, "little") + index)
+        for n in doc["modules"]:
+            f.write(blobs[n])
+
+
 def test_modules_come_from_the_cache_while_their_sources_are_unchanged(pkg: Path) -> None:
     target = _build(pkg)
     # the cache, not the file, is what runs: change the code it holds
-    with open(target, "rb") as f:
-        doc = marshal.loads(f.read())
-    source, mtime, size, is_pkg, _ = doc["modules"]["mcpkg.sub"]
-    code = compile("WHAT = 'from the cache'\n", source, "exec")
-    doc["modules"]["mcpkg.sub"] = (source, mtime, size, is_pkg, marshal.dumps(code))
-    with open(target, "wb") as f:
-        f.write(marshal.dumps(doc))
+    source = str(pkg / "mcpkg" / "sub.py")
+    _replace_code(target, "mcpkg.sub", compile("WHAT = 'from the cache'\n", source, "exec"))
     assert modcache.install(target)
     import mcpkg.sub
 
     assert mcpkg.sub.WHAT == "from the cache"
-    assert mcpkg.sub.__file__ == str(pkg / "mcpkg" / "sub.py")
+    assert mcpkg.sub.__file__ == source
     assert mcpkg.__path__ == [str(pkg / "mcpkg")]
     assert mcpkg.__spec__ is not None and mcpkg.__spec__.submodule_search_locations
     loader = mcpkg.sub.__spec__.loader  # type: ignore[union-attr]
     assert loader.get_source("mcpkg.sub") == "WHAT = 'cached'\n"  # type: ignore[union-attr]
+
+
+LEAN = '''"""The module's docstring."""
+
+from __future__ import annotations
+
+import sys
+
+
+class Rec:
+    """A class docstring."""
+
+    size: int
+    name: Undefined
+
+    def method(self, x: Undefined) -> Undefined:
+        """A method docstring."""
+
+
+def f(a: Undefined, *rest: Undefined, b: Undefined = None, **kw: Undefined) -> Undefined:
+    "only a docstring"
+
+
+def g() -> None:
+    assert 1 + 1 == 3, "asserts stay"
+
+
+def fail() -> None:
+    x = 1
+    raise ValueError(x)
+'''
+
+
+def test_the_cache_holds_lean_code(pkg: Path) -> None:
+    (pkg / "mcpkg" / "sub.py").write_text(LEAN)
+    target = _build(pkg)
+    assert modcache.install(target)
+    import mcpkg.sub as m
+
+    assert isinstance(m.__spec__.loader, modcache._Finder)  # type: ignore[union-attr]
+    assert m.__doc__ is None and m.Rec.__doc__ is None and m.f.__doc__ is None
+    assert m.Rec.method.__doc__ is None
+    assert "__future__" not in vars(m) and "annotations" not in vars(m)
+    # class-body annotations stay, as strings (the future import's effect); functions' go
+    assert m.Rec.__annotations__ == {"size": "int", "name": "Undefined"}
+    assert m.f.__annotations__ == {} and m.Rec.method.__annotations__ == {}
+    with pytest.raises(AssertionError, match="asserts stay"):
+        m.g()
+    with pytest.raises(ValueError) as info:
+        m.fail()
+    # the line numbers are the source's (pytest's count from 0)
+    assert LEAN.splitlines()[info.traceback[-1].lineno].strip() == "raise ValueError(x)"
+    assert str(info.traceback[-1].path) == str(pkg / "mcpkg" / "sub.py")
 
 
 def test_an_edited_module_is_imported_the_usual_way(pkg: Path) -> None:
@@ -83,15 +151,16 @@ def test_an_edited_module_is_imported_the_usual_way(pkg: Path) -> None:
 @pytest.mark.parametrize(
     "doc",
     [
-        {"version": 2, "tag": sys.implementation.cache_tag, "modules": {}},
-        {"version": 1, "tag": "cpython-00", "modules": {}},
-        {"version": 1, "tag": sys.implementation.cache_tag},
+        {"version": 1, "tag": sys.implementation.cache_tag, "modules": {}},
+        {"version": 2, "tag": "cpython-00", "modules": {}},
+        {"version": 2, "tag": sys.implementation.cache_tag},
         ["not", "a", "cache"],
     ],
 )
 def test_a_cache_of_another_version_or_interpreter_is_not_used(pkg: Path, doc: object) -> None:
     path = pkg / "other.modcache"
-    path.write_bytes(marshal.dumps(doc))
+    index = marshal.dumps(doc)
+    path.write_bytes(modcache.MAGIC + len(index).to_bytes(4, "little") + index)
     meta = list(sys.meta_path)
     assert not modcache.install(str(path))
     assert sys.meta_path == meta
@@ -101,6 +170,11 @@ def test_no_cache_file(pkg: Path) -> None:
     assert not modcache.install(str(pkg / "missing.modcache"))
     (pkg / "garbage.modcache").write_bytes(b"\x00not marshal")
     assert not modcache.install(str(pkg / "garbage.modcache"))
+    (pkg / "short.modcache").write_bytes(modcache.MAGIC + (1000).to_bytes(4, "little") + b"\x00")
+    assert not modcache.install(str(pkg / "short.modcache"))
+    # version 1: one marshalled dict, no index
+    (pkg / "v1.modcache").write_bytes(marshal.dumps({"version": 1, "modules": {}}))
+    assert not modcache.install(str(pkg / "v1.modcache"))
 
 
 def test_the_start_path_is_in_the_cache() -> None:
