@@ -49,40 +49,60 @@ MAGIC = b"BMC2"
 # importlib.machinery.ModuleSpec, without importing importlib (not loaded under -S)
 _ModuleSpec: Any = type(sys.__spec__)
 
-#: What the cache holds: these modules and every berth module they import.
-ROOTS = (
-    "berth.cli.runtime",
-    "berth.runtime.run",
-    "berth.runtime.create",
-    "berth.runtime.lifecycle",
-    "berth.runtime.query",
-    "berth.runtime.console",
-    "berth.runtime.hooks",
-    "berth.kernel.syscalls",
-    "berth.cgroups",
-    "berth.cgroups.v1",
-    "berth.cgroups.v2",
-    "berth.cgroups.devices",
-    "berth.cgroups.mounts",
-    "berth.cgroups.stats",
-    "berth.seccomp",
-    "berth.kernel.seccomp",
-)
+#: The caches and what each holds: these modules and every berth module they import.
+#: ``start-path`` serves berth-runtime, ``cli`` the berth command line.
+CACHES = {
+    "start-path": (
+        "berth.cli.runtime",
+        "berth.runtime.run",
+        "berth.runtime.create",
+        "berth.runtime.lifecycle",
+        "berth.runtime.query",
+        "berth.runtime.console",
+        "berth.runtime.hooks",
+        "berth.kernel.syscalls",
+        "berth.cgroups",
+        "berth.cgroups.v1",
+        "berth.cgroups.v2",
+        "berth.cgroups.devices",
+        "berth.cgroups.mounts",
+        "berth.cgroups.stats",
+        "berth.seccomp",
+        "berth.kernel.seccomp",
+    ),
+    # (and what its commands import when they run)
+    "cli": (
+        "berth.cli.*",
+        "berth.client.*",
+        "berth.api.detachkeys",
+        "berth.api.stdcopy",
+        "berth.durations",
+        "berth.jsonio",
+        "berth.network.portspec",
+        "berth.runtime.trace",
+    ),
+}
+ROOTS = CACHES["start-path"]
 
 
-def default_path() -> str:
-    """Where the cache of this berth tree and interpreter lives."""
+def default_path(name: str = "start-path") -> str:
+    """Where the cache ``name`` of this berth tree and interpreter lives."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tag = sys.implementation.cache_tag or "none"
-    return os.path.join(package, "__pycache__", f"start-path.{tag}.modcache")
+    return os.path.join(package, "__pycache__", f"{name}.{tag}.modcache")
 
 
 class _Finder:
     """Serves the cached modules whose source is unchanged (a meta path finder and loader)."""
 
     def __init__(
-        self, fd: int, base: int, modules: dict[str, tuple[str, int, int, bool, int, int]]
+        self,
+        path: str,
+        fd: int,
+        base: int,
+        modules: dict[str, tuple[str, int, int, bool, int, int]],
     ) -> None:
+        self.path = path
         self.fd = fd  # the cache file, open (close-on-exec) for the process's lifetime
         self.base = base  # where the code starts, after the index
         self.modules = modules
@@ -135,10 +155,11 @@ class _Finder:
 
 def install(path: str | None = None) -> bool:
     """Serve the cached modules from now on; False when there is no usable cache."""
-    if any(isinstance(f, _Finder) for f in sys.meta_path):
+    path = path or default_path()
+    if any(isinstance(f, _Finder) and f.path == path for f in sys.meta_path):
         return True
     try:
-        fd = os.open(path or default_path(), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
@@ -160,7 +181,7 @@ def install(path: str | None = None) -> bool:
     except (OSError, ValueError, EOFError, TypeError):
         os.close(fd)
         return False
-    sys.meta_path.insert(0, _Finder(fd, 8 + size, doc["modules"]))
+    sys.meta_path.insert(0, _Finder(path, fd, 8 + size, doc["modules"]))
     return True
 
 
@@ -172,11 +193,19 @@ def release() -> None:
 
 
 def collect(roots: Iterable[str] = ROOTS) -> list[str]:
-    """The berth modules ``roots`` import (themselves included), with a source file each."""
+    """The berth modules ``roots`` import (themselves included), with a source file each.
+    A root ``package.*`` stands for every module of that package."""
     import importlib
 
     for name in roots:
-        importlib.import_module(name)
+        if name.endswith(".*"):
+            package = importlib.import_module(name[:-2])
+            for directory in package.__path__:
+                for entry in sorted(os.listdir(directory)):
+                    if entry.endswith(".py") and entry != "__init__.py":
+                        importlib.import_module(f"{name[:-2]}.{entry[:-3]}")
+        else:
+            importlib.import_module(name)
     return sorted(
         name
         for name, module in list(sys.modules.items())
@@ -254,8 +283,15 @@ def build(names: Sequence[str], path: str | None = None) -> str:
     return target
 
 
-def main() -> int:
-    target = build(collect())
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m berth.runtime.modcache [NAME]``: build the cache NAME (default
+    start-path). One per process: what a cache holds is what its roots import."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = args[0] if args else "start-path"
+    if name not in CACHES or len(args) > 1:
+        sys.stderr.write(f"usage: python -m berth.runtime.modcache [{'|'.join(CACHES)}]\n")
+        return 2
+    target = build(collect(CACHES[name]), default_path(name))
     sys.stdout.write(f"{target}\n")
     return 0
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pty
+import subprocess
 import time
 
-from support.engine_daemon import Engine
+from support.engine_daemon import PYTHON, Engine
 
 
 def run(engine: Engine, *args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -139,3 +140,36 @@ def test_interactive_shell_through_a_pty(engine: Engine) -> None:
     text = out.decode(errors="replace")
     assert "    1 sh" in text
     assert os.waitstatus_to_exitcode(status) == 7
+
+
+def test_the_installed_command_runs_from_its_module_cache(engine: Engine) -> None:
+    """``.venv/bin/berth`` (scripts/setup's launcher) serves the CLI from its module
+    cache, compiled lean: it answers exactly as the modules imported the usual way."""
+    from berth.cli.commands import COMMANDS
+    from berth.runtime import modcache
+
+    launcher = os.path.join(os.path.dirname(PYTHON), "berth")
+    assert "modcache.default_path('cli')" in open(launcher).read()
+    assert os.path.exists(modcache.default_path("cli"))
+
+    def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+        usual = engine.run(list(args))
+        cached = subprocess.run(
+            [launcher, *args], capture_output=True, text=True, timeout=60, env=engine.env
+        )
+        return usual, cached
+
+    for args in (
+        ("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"),
+        ("run", "--rm", "busybox", "nonexistent"),
+        ("images", "--format", "{{.Repository}}:{{.Tag}}"),
+        ("run", "--no-such-flag", "busybox"),
+        ("--help",),
+        *((name, "--help") for name in sorted(COMMANDS)),
+    ):
+        usual, cached = both(*args)
+        assert (cached.returncode, cached.stdout, cached.stderr) == (
+            usual.returncode,
+            usual.stdout,
+            usual.stderr,
+        ), args

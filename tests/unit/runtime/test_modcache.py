@@ -182,3 +182,19 @@ def test_the_start_path_is_in_the_cache() -> None:
     for name in ("berth.runtime.create", "berth.runtime.init", "berth.kernel.syscalls"):
         assert name in names
     assert all(n == "berth" or n.startswith("berth.") for n in names)
+
+
+def test_a_star_root_stands_for_every_module_of_its_package(pkg: Path) -> None:
+    (pkg / "mcpkg" / "other.py").write_text("WHAT = 'other'\n")
+    modcache.collect(["mcpkg.*"])  # (it lists berth's modules only; it imports these)
+    assert {"mcpkg.sub", "mcpkg.other"} <= set(sys.modules)
+    _forget()
+    cli = modcache.collect(modcache.CACHES["cli"])
+    for name in ("berth.cli.main", "berth.cli.cmd_container", "berth.client.http"):
+        assert name in cli
+
+
+def test_main_builds_one_named_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert modcache.main(["no-such-cache"]) == 2
+    assert "usage" in capsys.readouterr().err
+    assert modcache.default_path("cli").endswith(f"cli.{sys.implementation.cache_tag}.modcache")
