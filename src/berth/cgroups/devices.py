@@ -20,8 +20,6 @@ Docker's specs start with such a deny-all rule and then allow a short list.
 
 from __future__ import annotations
 
-import struct
-
 from berth.cgroups.write import Write
 from berth.errors import InvalidArgument
 
@@ -161,7 +159,11 @@ R0, R1, R2, R3, R4, R5 = range(6)
 
 def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     """One eBPF instruction (little-endian: x86_64 and aarch64)."""
-    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+    return (
+        bytes((code, (src << 4) | dst))
+        + off.to_bytes(2, "little", signed=True)
+        + imm.to_bytes(4, "little", signed=True)
+    )
 
 
 # r1 = ctx; afterwards r2 = device type, r3 = access, r4 = major, r5 = minor

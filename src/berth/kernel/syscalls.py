@@ -54,6 +54,9 @@ _fstatfs = libc.fstatfs
 _fstatfs.argtypes = [c_int, c_void_p]
 _statfs = libc.statfs
 _statfs.argtypes = [c_char_p, c_void_p]
+_prlimit = libc.prlimit  # (glibc's prlimit64: 64-bit limits)
+_prlimit.argtypes = [c_int, c_int, c_void_p, c_void_p]
+_Limits = c_uint64 * 2  # struct rlimit64 {rlim_cur, rlim_max}
 
 
 class _CapHeader(Structure):
@@ -207,6 +210,10 @@ class Syscalls:
             data[i].permitted = _bits(permitted)[i]
             data[i].inheritable = _bits(inheritable)[i]
         syscall("capset", byref(header), byref(data), target="capabilities")
+
+    def setrlimit(self, resource: int, soft: int, hard: int, what: str = "") -> None:
+        """Set this process's limits of ``resource`` (RLIM_INFINITY is 2**64 - 1)."""
+        check(_prlimit(0, resource, _Limits(soft, hard), None), "setrlimit", what)
 
     def ambient_clear(self) -> None:
         self.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)

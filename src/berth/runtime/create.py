@@ -240,6 +240,7 @@ def create(
         stack.callback(cg.destroy)
         stack.callback(cg.kill, 9)
         state.doc["cgroup"] = cg.to_json()
+        state.cgroup = cg
         cfg.wait_limits = True
 
         trace("create: cgroup made")

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 def open_cgroup_of(st: ContainerState) -> Any:
-    from berth.cgroups import Cgroup
+    if st.cgroup is None:
+        doc = st.doc.get("cgroup")
+        if doc:
+            from berth.cgroups import Cgroup
 
-    doc = st.doc.get("cgroup")
-    return Cgroup.from_json(doc) if doc else None
+            st.cgroup = Cgroup.from_json(doc)
+    return st.cgroup
 
 
 def status_of(st: ContainerState) -> str:

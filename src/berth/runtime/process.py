@@ -16,7 +16,6 @@ after start, or an exec'd process) and applies it:
 from __future__ import annotations
 
 import os
-import resource  # imported here: after pivot_root the host's stdlib is out of reach
 
 from berth.errors import CannotInvoke, CommandNotFound, InvalidArgument, KernelError
 from berth.kernel import consts as c
@@ -219,13 +218,13 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
     """Apply the plan to this process and exec ``program``; returns only by raising."""
     for res, soft, hard in p.rlimits:
         try:
-            resource.setrlimit(res, (soft, hard))
-        except (OSError, ValueError) as e:
+            k.setrlimit(res, soft, hard)
+        except KernelError as e:
             name = next(n for n, v in c.RLIMITS.items() if v == res)
             raise KernelError(
                 "setrlimit",
                 f"{name} soft={soft} hard={hard}",
-                getattr(e, "errno", None) or 1,
+                e.errno,
                 "the host's hard limit is lower; berth cannot raise it without CAP_SYS_RESOURCE",
             ) from None
     for fd in range(3, 3 + p.preserve_fds):

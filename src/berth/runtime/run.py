@@ -233,7 +233,7 @@ def run(
         code = _wait(state.pid)
     trace("run: exited")
     if not keep:
-        delete(k, store, container_id, force=True)
+        delete(k, store, container_id, force=True, state=state)
     trace("run: deleted")
     return code
 

@@ -63,13 +63,15 @@ def proc_start_time(pid: int) -> int | None:
 
 
 class ContainerState:
-    """A loaded state.json plus where it lives."""
+    """A loaded state.json plus where it lives (and, once opened, its cgroup)."""
 
-    __slots__ = ("dir", "doc")
+    __slots__ = ("cgroup", "dir", "doc")
 
     def __init__(self, dir: str, doc: dict[str, Any]) -> None:
         self.dir = dir
         self.doc = doc
+        # the Cgroup of doc["cgroup"]: set by create, or by the first open_cgroup_of
+        self.cgroup: Any = None
 
     @property
     def id(self) -> str:

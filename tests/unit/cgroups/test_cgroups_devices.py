@@ -130,3 +130,20 @@ def test_v1_writes_are_well_formed(rules: list[DeviceRule]) -> None:
         assert parts == ["a"] or (
             len(parts) == 3 and parts[0] in "bc" and ":" in parts[1] and set(parts[2]) <= set("rwm")
         )
+
+
+@given(
+    st.integers(0, 255),
+    st.integers(0, 15),
+    st.integers(0, 15),
+    st.integers(-(2**15), 2**15 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_an_instruction_is_the_kernels_struct_bpf_insn(
+    code: int, dst: int, src: int, off: int, imm: int
+) -> None:
+    import struct
+
+    assert d.insn(code, dst, src, off, imm) == struct.pack(
+        "<BBhi", code, (src << 4) | dst, off, imm
+    )
