@@ -125,12 +125,17 @@ def boot(daemon: Daemon) -> None:
     An engine without containers skips it (and so does not set up networking
     before a container needs it).
     """
-    try:
-        if not os.listdir(os.path.join(daemon.config.data_root, "containers")):
-            return
-    except FileNotFoundError:
+    root = daemon.config.data_root
+    if not any(_entries(os.path.join(root, d)) for d in ("containers", "trash")):
         return
     container_service(daemon).restarts.boot()
+
+
+def _entries(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
 
 
 def register(router: Router, daemon: Daemon) -> None:

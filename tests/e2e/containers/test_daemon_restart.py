@@ -181,3 +181,37 @@ def test_monitor_and_daemon_both_killed(engine: Engine) -> None:
     ok(engine, "start", "lost")
     assert inspect(engine, "lost")["State"]["Running"] is True
     ok(engine, "rm", "-f", "lost")
+
+
+def test_removed_containers_leave_no_directory(engine: Engine) -> None:
+    """rm answers once the container is gone from the store; its directory goes to
+    the trash and is deleted in the background -- by the next daemon, if the
+    one that removed it was killed first."""
+
+    def gone(path: str) -> bool:
+        deadline = time.monotonic() + 10
+        while os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not os.path.exists(path)
+
+    cid = ok(engine, "create", "busybox", "true").strip()
+    cdir = os.path.join(engine.root, "containers", cid)
+    assert os.path.isdir(cdir)
+    ok(engine, "rm", cid)
+    assert not os.path.exists(cdir)  # moved to the trash at once
+    assert gone(os.path.join(engine.root, "trash", cid))
+    r = engine.run(["run", "--rm", "busybox", "true"])
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while os.listdir(os.path.join(engine.root, "trash")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.listdir(os.path.join(engine.root, "trash")) == []
+    # what a killed daemon left: trash, and a directory whose container is not stored
+    crash(engine)
+    left = os.path.join(engine.root, "trash", "f" * 64)
+    os.makedirs(os.path.join(left, "rootfs", "etc"))
+    stray = os.path.join(engine.root, "containers", "e" * 64)
+    os.makedirs(os.path.join(stray, "rootfs"))
+    engine.start()
+    assert gone(left) and gone(stray)
+    assert ok(engine, "ps", "-aq") == ""

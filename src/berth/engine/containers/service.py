@@ -118,6 +118,10 @@ class ContainerService:
         self.rows: dict[str, ContainerRow] = {r.id: r for r in self.store.all()}
         self._listener: threading.Thread | None = None
         self._closing = False
+        from berth.engine.janitor import Janitor
+
+        # removes the directories of removed containers (see remove)
+        self.janitor = Janitor("berth-container-janitor")
         self.exit_hooks: list[Callable[[ContainerRow, dict[str, Any]], None]] = []
         # called with the lock held when a start has made a row running, before it is saved
         self.start_hooks: list[Callable[[ContainerRow], None]] = []
@@ -150,8 +154,27 @@ class ContainerService:
             else:
                 exited = self.recover_without_monitor()
             self._unmount_stale_rootfs()
+            self._sweep_removed()
         for row, event in exited:
             self._after_exit(row, event)
+
+    def trash_of(self, cid: str) -> str:
+        """Where a removed container's directory waits for the janitor."""
+        return os.path.join(self.root, "trash", cid)
+
+    def _sweep_removed(self) -> None:
+        """Directories of removed containers that a stopped daemon left: the trash
+        not emptied yet, and a container directory whose row is gone (lock held)."""
+        from berth.snapshots.store import remove_tree
+
+        trash = os.path.join(self.root, "trash")
+        for name in _listdir(trash):
+            self.janitor.later(remove_tree, os.path.join(trash, name))
+        for name in _listdir(os.path.join(self.root, "containers")):
+            if name not in self.rows and len(name) == 64 and name.isalnum():
+                rootfs = os.path.join(self.dir_of(name), "rootfs")
+                if not os.path.ismount(rootfs):
+                    self.janitor.later(remove_tree, self.dir_of(name))
 
     def _unmount_stale_rootfs(self) -> None:
         """A daemon that died half-way through a start may have left a stopped
@@ -177,6 +200,7 @@ class ContainerService:
 
     def close(self) -> None:
         self._closing = True
+        self.janitor.close()
 
     def _publish(self, row: ContainerRow, action: str, extra: dict[str, str] | None = None) -> None:
         if self.events is None:
@@ -849,11 +873,9 @@ class ContainerService:
             if self.volumes is not None:
                 self.volumes.release(row, remove_anonymous=volumes)
             self.images.store.remove_container_ref(row.id)
-            from berth.snapshots.store import remove_tree
-
             trace("engine: released")
-            remove_tree(self.dir_of(row.id))
             self.store.delete(row.id)
+            self._discard_dir(row.id)
             trace("engine: removed")
             del self.rows[row.id]
             self.exit_on_next.discard(row.id)
@@ -861,6 +883,22 @@ class ContainerService:
                 self.restarts.forget(row.id)
             self.changed.notify_all()
         self._publish(row, "destroy")
+
+    def _discard_dir(self, cid: str) -> None:
+        """Move a removed container's directory to the trash (a rename) and have the
+        janitor delete it: the removal is done, for its client, without waiting."""
+        from berth.snapshots.store import remove_tree
+
+        trash = self.trash_of(cid)
+        try:
+            os.makedirs(os.path.dirname(trash), mode=0o700, exist_ok=True)
+            os.rename(self.dir_of(cid), trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            remove_tree(self.dir_of(cid))  # (cannot be moved: removed here and now)
+            return
+        self.janitor.later(remove_tree, trash)
 
     # -- output --------------------------------------------------------------------------
     def log_path(self, row: ContainerRow) -> str:
@@ -944,6 +982,13 @@ class ContainerService:
         )
         self._publish(row, "attach")  # as Docker: create, attach, start, die
         return sock, rest, bool(row.config.get("Tty"))
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
 
 
 class _Background:
