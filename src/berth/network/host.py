@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 ENODEV = 19
 EEXIST = 17
 DNS_ADDRESS = "127.0.0.11"
+REAPER_IDLE = 30.0  # seconds the veth reaper waits for more work before it ends
 
 
 class Inside:
@@ -111,9 +112,16 @@ class HostNet:
         self._doomed: list[str] = []  # veths to delete in the background
         self._reaper: threading.Thread | None = None
         self._reaped = threading.Condition(threading.Lock())
+        self._closing = False
 
     def close(self) -> None:
         self.settle()
+        with self._reaped:
+            self._closing = True
+            self._reaped.notify_all()
+            reaper = self._reaper
+        if reaper is not None:
+            reaper.join(5)
         with self._lock:
             if self._nl is not None:
                 self._nl.close()
@@ -232,6 +240,8 @@ class HostNet:
         once a container's netns is unpinned its destruction removes the pair
         anyway, so the caller need not wait. A link that is still there (the
         netns is held by something else) is deleted here; :meth:`settle` waits.
+        The thread stays for a while after its last link: starting one costs
+        the caller ~1 ms (it waits for the new thread to run).
         """
         import threading
 
@@ -239,7 +249,8 @@ class HostNet:
             return
         with self._reaped:
             self._doomed.extend(names)
-            if self._reaper is None or not self._reaper.is_alive():
+            self._reaped.notify_all()
+            if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="berth-veth-reaper")
                 self._reaper.daemon = True
                 self._reaper.start()
@@ -248,10 +259,12 @@ class HostNet:
         with RtNetlink() as nl:  # its own socket: setups do not wait for it
             while True:
                 with self._reaped:
-                    if not self._doomed:
-                        self._reaper = None
-                        self._reaped.notify_all()
-                        return
+                    while not self._doomed:
+                        self._reaped.notify_all()  # settle() waiters: all done
+                        idle = self._closing or not self._reaped.wait(REAPER_IDLE)
+                        if idle and not self._doomed:
+                            self._reaper = None
+                            return
                     name = self._doomed[0]
                 try:
                     nl.delete_link(name)
