@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 ENODEV = 19
 EEXIST = 17
 DNS_ADDRESS = "127.0.0.11"
-REAPER_IDLE = 30.0  # seconds the veth reaper waits for more work before it ends
 
 
 class Inside:
@@ -109,20 +108,19 @@ class HostNet:
         self._lock = threading.RLock()
         self._nl: RtNetlink | None = None
         self._nft: Nft | None = None
-        self._doomed: list[str] = []  # veths to delete in the background
-        self._reaper: threading.Thread | None = None
-        self._reaped = threading.Condition(threading.Lock())
-        self._closing = False
+        from berth.janitor import Janitor
+
+        # deletes veths in the background (delete_links_later), with a socket of its
+        # own (_reaper_nl, used on its thread only): setups do not wait for it
+        self._reaper = Janitor("berth-veth-reaper", delay=0)
+        self._reaper_nl: RtNetlink | None = None
 
     def close(self) -> None:
-        self.settle()
-        with self._reaped:
-            self._closing = True
-            self._reaped.notify_all()
-            reaper = self._reaper
-        if reaper is not None:
-            reaper.join(5)
+        self._reaper.close(10.0)
         with self._lock:
+            if self._reaper_nl is not None:
+                self._reaper_nl.close()
+                self._reaper_nl = None
             if self._nl is not None:
                 self._nl.close()
                 self._nl = None
@@ -234,49 +232,27 @@ class HostNet:
         return True
 
     def delete_links_later(self, names: list[str]) -> None:
-        """Delete links from a background thread.
+        """Delete links from a background thread (a :class:`berth.janitor.Janitor`).
 
         Deleting a veth costs the kernel an RCU grace period (~20 ms here);
         once a container's netns is unpinned its destruction removes the pair
         anyway, so the caller need not wait. A link that is still there (the
         netns is held by something else) is deleted here; :meth:`settle` waits.
-        The thread stays for a while after its last link: starting one costs
-        the caller ~1 ms (it waits for the new thread to run).
         """
-        import threading
+        for name in names:
+            self._reaper.later(self._delete_quietly, name)
 
-        if not names:
-            return
-        with self._reaped:
-            self._doomed.extend(names)
-            self._reaped.notify_all()
-            if self._reaper is None:
-                self._reaper = threading.Thread(target=self._reap, name="berth-veth-reaper")
-                self._reaper.daemon = True
-                self._reaper.start()
-
-    def _reap(self) -> None:
-        with RtNetlink() as nl:  # its own socket: setups do not wait for it
-            while True:
-                with self._reaped:
-                    while not self._doomed:
-                        self._reaped.notify_all()  # settle() waiters: all done
-                        idle = self._closing or not self._reaped.wait(REAPER_IDLE)
-                        if idle and not self._doomed:
-                            self._reaper = None
-                            return
-                    name = self._doomed[0]
-                try:
-                    nl.delete_link(name)
-                except KernelError:
-                    pass  # ENODEV: the netns took it along already
-                with self._reaped:
-                    self._doomed.pop(0)
+    def _delete_quietly(self, name: str) -> None:
+        if self._reaper_nl is None:
+            self._reaper_nl = RtNetlink()
+        try:
+            self._reaper_nl.delete_link(name)
+        except KernelError:
+            pass  # ENODEV: the netns took it along already
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every link handed to :meth:`delete_links_later` is gone."""
-        with self._reaped:
-            return self._reaped.wait_for(lambda: not self._doomed, timeout)
+        return self._reaper.drain(timeout)
 
     # -- container namespaces ---------------------------------------------------
     def create_netns(self, path: str, dns: bool) -> Inside:

@@ -118,7 +118,7 @@ class ContainerService:
         self.rows: dict[str, ContainerRow] = {r.id: r for r in self.store.all()}
         self._listener: threading.Thread | None = None
         self._closing = False
-        from berth.engine.janitor import Janitor
+        from berth.janitor import Janitor
 
         # removes the directories of removed containers (see remove)
         self.janitor = Janitor("berth-container-janitor")

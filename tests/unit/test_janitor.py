@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from berth.engine.janitor import Janitor
+from berth.janitor import Janitor
 
 
 def test_jobs_run_in_order_after_their_delay() -> None:

@@ -3,7 +3,9 @@
 Removing a container's directory tree takes ~1 ms of syscalls; once the
 container is gone from the store, nothing reads that tree again, so ``rm``
 (and ``run --rm``, whose client waits for the removal) need not wait for it.
-:class:`Janitor` runs such work on one background thread, in order.
+Deleting a veth waits for the kernel (an RCU grace period); the container's
+exit need not. :class:`Janitor` runs such work on one background thread, in
+order (berth.engine.containers.service and berth.network.host use one each).
 
 A job waits ``delay`` seconds before it runs: the janitor's Python code
 would otherwise take the interpreter's lock from the threads that are still
