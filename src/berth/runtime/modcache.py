@@ -1,15 +1,16 @@
-"""The compiled modules of the container start path, in one file.
+"""The compiled modules of a command's start path, in one file.
 
-A ``berth-runtime`` command is a fresh interpreter that imports some forty
-berth modules; the import system's own work per module (finding it on
-``sys.path``, stat-ing, opening and reading its ``.pyc``) costs about as
-much again as running the module, ~1.5 ms of every start here. The cache
-holds their code objects in one file: :func:`install` reads its index and
-puts a finder first on ``sys.meta_path`` that serves those modules from it
--- each only while its source file is the one the cache was made from (same
-``st_mtime_ns`` and size, as a ``.pyc`` is checked), so an edited module is
-simply imported the usual way. The modules get their usual ``__file__``,
-``__spec__``, ``__path__`` and tracebacks (line numbers are kept).
+A ``berth-runtime`` command (and a ``berth`` command line) is a fresh
+interpreter that imports some forty berth modules; the import system's own
+work per module (finding it on ``sys.path``, stat-ing, opening and reading
+its ``.pyc``) costs about as much again as running the module, ~1.5 ms of
+every start here. The cache holds their code objects in one file:
+:func:`install` reads its index and puts a finder first on ``sys.meta_path``
+that serves those modules from it -- each only while its source file is the
+one the cache was made from (same ``st_mtime_ns`` and size, as a ``.pyc`` is
+checked), so an edited module is simply imported the usual way. The modules
+get their usual ``__file__``, ``__spec__``, ``__path__`` and tracebacks (line
+numbers are kept).
 
 The code is compiled lean, since every byte of it is read and unmarshalled
 on every start: without docstrings (``__doc__`` is None, as under ``-OO``;
