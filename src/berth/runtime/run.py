@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from berth.errors import Conflict, ContainerStartError
-from berth.runtime.state import StateStore, proc_start_time
+from berth.runtime.state import StateStore
 from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
@@ -361,7 +361,10 @@ def exec_process(
     if console is not None:
         console.receive()
     if detach:
-        if pid_file and proc_start_time(exec_pid) is not None:
+        # Written even when the process is gone already: a short one may have been
+        # reaped by then, by the subreaper that inherited it (containerd's shim, which
+        # reads this file to match the exit status it collected to this exec).
+        if pid_file:
             _write_pid_file(pid_file, exec_pid)
         return 0
     _forward_signals(exec_pid, console)

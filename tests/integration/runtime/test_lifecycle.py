@@ -192,3 +192,55 @@ def test_spec_and_features(runtime: RuntimeHandle, tmp_path: Path) -> None:
     assert "rro" in features["mountOptions"]
     version = runtime.run("--version", check=True).stdout
     assert version.startswith("berth-runtime version ") and "spec: 1.2.0" in version
+
+
+_SUBREAPER = """
+import ctypes, json, os, subprocess, sys, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pid_file = sys.argv[1]
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+reaped = []
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:  # reap every orphan at once, as containerd's shim does
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        info = None
+    if info is not None and info.si_pid != p.pid:
+        os.waitpid(info.si_pid, 0)
+        reaped.append(info.si_pid)
+        continue
+    if p.poll() is not None and (reaped or not os.path.exists(pid_file)):
+        break
+    time.sleep(0.0002)
+print(json.dumps({"code": p.wait(), "err": p.stderr.read().decode(), "reaped": reaped}))
+"""
+
+
+def test_exec_detach_writes_the_pid_file_of_a_process_already_reaped(
+    runtime: RuntimeHandle, tmp_path: Path
+) -> None:
+    """containerd's shim (a subreaper) inherits a detached exec's process and may reap
+    it before ``exec`` returns; it then reads --pid-file to match that exit to the exec."""
+    import subprocess
+    import sys
+
+    b = runtime.bundle(["sleep", "60"])
+    cid = b.path.name
+    runtime.run("run", "-d", "--bundle", str(b.path), cid, check=True)
+    try:
+        for i in range(5):
+            pid_file = tmp_path / f"exec{i}.pid"
+            cmd = runtime.cmd("exec", "--detach", "--pid-file", str(pid_file), cid, "true")
+            r = subprocess.run(
+                [sys.executable, "-c", _SUBREAPER, str(pid_file), *cmd],
+                capture_output=True,
+                text=True,
+            )
+            assert r.returncode == 0, r.stderr
+            doc = json.loads(r.stdout)
+            assert doc["code"] == 0, doc["err"]
+            assert pid_file.exists(), f"no pid file (the process was reaped: {doc['reaped']})"
+            assert int(pid_file.read_text()) in doc["reaped"]
+    finally:
+        runtime.run("delete", "--force", cid)
