@@ -244,10 +244,10 @@ def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None
 def release(svc: ContainerService, row: ContainerRow) -> None:
     """Release the container's network (exit, removal); never raises."""
     nm: NetworkManager | None = svc.network
-    if nm is None:
-        return
+    if nm is None or not nm.has_sandbox(row.id):
+        return  # released already (at its exit: this is its removal), or never set up
     t0 = time.perf_counter()
-    if nm.has_sandbox(row.id) and not network_mode(row.host_config).startswith("container:"):
+    if not network_mode(row.host_config).startswith("container:"):
         _endpoint_events(svc, row, "disconnect")
     try:
         nm.release(row.id)
