@@ -22,7 +22,6 @@ side-by-side benchmarks' ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -62,23 +61,16 @@ def spawn_marked(trace: Path, cmd: list[str], env: dict[str, str]) -> tuple[floa
 
 
 def runtime_starts(base: Path, runs: int, events: dict[str, list[float]]) -> dict[str, float]:
-    from berth.images.bases import busybox_rootfs
+    from runtime_start import make_bundle, set_cgroup
 
-    bundle = base / "bundle"
-    bundle.mkdir()
-    busybox_rootfs(str(bundle / "rootfs"))
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    spec = json.loads((bundle / "config.json").read_text())
-    spec["process"]["args"] = ["true"]
-    spec["process"]["terminal"] = False
+    bundle = make_bundle(base)
     trace = base / "trace"
     env = dict(os.environ, BERTH_TRACE=str(trace))
     berth_ms: list[float] = []
     runc_ms: list[float] = []
     for i in range(WARMUP + runs):
         for name in ("berth", "runc"):
-            spec["linux"]["cgroupsPath"] = f"{CG_PARENT}/{name}-{i}"
-            (bundle / "config.json").write_text(json.dumps(spec))
+            set_cgroup(bundle, f"{CG_PARENT}/{name}-{i}")
             exe = RUNTIME if name == "berth" else "runc"
             cmd = [exe, "--root", str(base / f"{name}-state"), "run", "-b", str(bundle), f"c{i}"]
             t0, ms = spawn_marked(trace, cmd, env)
