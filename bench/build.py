@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from peers import CG_PARENT, Berth, Docker, HostGuard, Podman
+from peers import CG_PARENT, Berth, Docker, HostGuard, Podman, stop_engines
 
 DOCKERFILE = """\
 FROM busybox
@@ -117,11 +117,7 @@ def main() -> int:
                     timed([*cmd, "-t", tag, ctx], env)
                 )
     finally:
-        for eng in reversed(started):
-            try:
-                eng.stop()  # type: ignore[attr-defined]
-            except Exception as e:  # the rest must still be cleaned up
-                print(f"stopping {eng}: {e}", file=sys.stderr)
+        stop_engines(started)
         guard.restore()
         shutil.rmtree(base, ignore_errors=True)
     print(

@@ -166,19 +166,31 @@ def remove_cgroup_parent(parent: str) -> None:
                 pass
 
 
+def stop_engines(engines: list[object]) -> None:
+    """Stop the engines a benchmark started, last first; one that fails is reported and
+    the rest are still stopped."""
+    for eng in reversed(engines):
+        try:
+            eng.stop()  # type: ignore[attr-defined]
+        except Exception as e:
+            print(f"stopping {eng}: {e}", file=sys.stderr)
+
+
 class Berth:
     """berthd with busybox loaded, on temporary directories."""
 
     name = "berth"
 
-    def __init__(self, base: str, network: bool = True) -> None:
+    def __init__(self, base: str, network: bool = True, debug: bool = False) -> None:
         self.base = base
         self.root = os.path.join(base, "root")
         self.exec_root = os.path.join(base, "run")
         self.sock = os.path.join(self.exec_root, "berth.sock")
+        self.log_path = os.path.join(base, "berthd.log")
         self.env = dict(os.environ, BERTH_HOST=f"unix://{self.sock}")
         self.env.pop("DOCKER_HOST", None)
         self.network = network
+        self.debug = debug  # berthd logs at debug level (its network timings, ...)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -191,22 +203,26 @@ class Berth:
         if not self.network:
             env["BERTH_NO_NETWORK"] = "1"
         config = os.path.join(self.base, "daemon.json")
-        Path(config).write_text(json.dumps({"cgroup-parent": CG_PARENT}))
-        self.proc = subprocess.Popen(
-            [
-                BERTHD,
-                "--data-root",
-                self.root,
-                "--exec-root",
-                self.exec_root,
-                "--config-file",
-                config,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(self.base, "berthd.log"), "w"),
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
+        doc: dict[str, object] = {"cgroup-parent": CG_PARENT}
+        if self.debug:
+            doc["debug"] = True
+        Path(config).write_text(json.dumps(doc))
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    BERTHD,
+                    "--data-root",
+                    self.root,
+                    "--exec-root",
+                    self.exec_root,
+                    "--config-file",
+                    config,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         wait_socket(self.sock)
 
     def cmd(self, *args: str) -> list[str]:

@@ -36,8 +36,8 @@ TIME_WAIT sockets (see tcp_tw_reuse below), not from the NAT path.
 Holds the kernel-test lock while it runs (so that no test sees its bridge);
 sets ``net.ipv4.tcp_tw_reuse=1`` meanwhile (wrk's TIME_WAIT sockets would
 otherwise slow down every path but the loopback one); at the end berthd is
-stopped by PID, the engine torn down (``berth.engine.teardown``) and the
-sysctls put back.
+stopped by PID, the engine torn down (``berth.engine.teardown``), its
+containers' parent cgroup removed and the sysctls put back.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,12 +56,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
-PY = os.path.join(ROOT, ".venv", "bin", "python")
-BERTHD = os.path.join(ROOT, ".venv", "bin", "berthd")
-BERTH = os.path.join(ROOT, ".venv", "bin", "berth")
-LOCK = "/run/lock/berth-kernel-tests.lock"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import BERTH, CG_PARENT, LOCK, Berth, remove_cgroup_parent
+
 # put back at the end: ip_forward (berthd turns it on), tcp_tw_reuse (see below)
 SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/tcp_tw_reuse")
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}
@@ -81,52 +77,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Engine:
-    """berthd on temporary directories, with busybox loaded and a debug log."""
+class Engine(Berth):
+    """berthd on temporary directories (bench/peers.py), with busybox loaded and a
+    debug log, and the CLI and the log at hand."""
 
     def __init__(self, base: str) -> None:
-        self.base = base
-        self.root = os.path.join(base, "root")
-        self.exec_root = os.path.join(base, "run")
-        self.sock = os.path.join(self.exec_root, "berth.sock")
-        self.log_path = os.path.join(base, "berthd.log")
-        self.env = dict(os.environ, BERTH_HOST=f"unix://{self.sock}", BERTH_NO_AUTOSTART="1")
-        self.env.pop("DOCKER_HOST", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        from berth.images import mkimage
-        from berth.images.store import ImageStore
-
-        with ImageStore(self.root) as store:
-            mkimage.build("busybox", store, mkimage.default_cache(), None, 1, False)
-        config = os.path.join(self.base, "daemon.json")
-        with open(config, "w") as f:
-            json.dump({"debug": True}, f)
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(
-                [
-                    BERTHD,
-                    "--data-root",
-                    self.root,
-                    "--exec-root",
-                    self.exec_root,
-                    "--config-file",
-                    config,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(self.sock)
-                    return
-                except OSError:
-                    time.sleep(0.05)
-        raise SystemExit(f"berthd did not answer; see {self.log_path}")
+        super().__init__(base, debug=True)
+        self.env["BERTH_NO_AUTOSTART"] = "1"
 
     def berth(self, *args: str, check: bool = True) -> str:
         r = subprocess.run(
@@ -139,20 +96,6 @@ class Engine:
     def log(self) -> str:
         with open(self.log_path) as f:
             return f.read()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        from berth.engine.teardown import teardown
-
-        for note in teardown(self.root, self.exec_root):
-            print(f"  teardown: {note}", file=sys.stderr)
 
 
 def wait_http(host: str, port: int, timeout: float = 10.0) -> None:
@@ -353,6 +296,7 @@ def main() -> int:
             e.stop()
         finally:
             shutil.rmtree(base, ignore_errors=True)
+            remove_cgroup_parent(CG_PARENT)
             for name, value in saved.items():
                 with open(f"/proc/sys/{name}", "w") as f:
                     f.write(value)

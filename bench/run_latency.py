@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman
+from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman, stop_engines
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -124,11 +124,7 @@ def main() -> None:
                 if i >= args.warmup:
                     rows.setdefault(name, []).append(ms)
     finally:
-        for eng in reversed(engines):
-            try:
-                eng.stop()  # type: ignore[attr-defined]
-            except Exception as e:  # the rest must still be cleaned up
-                print(f"stopping {eng}: {e}", file=sys.stderr)
+        stop_engines(engines)
         guard.restore()
         shutil.rmtree(base, ignore_errors=True)
     print("| command | median ms | min | max | mean ± sd | runs |")
