@@ -88,7 +88,7 @@ def runtime_starts(base: Path, runs: int, events: dict[str, list[float]]) -> dic
 
 
 def engine_starts(
-    base: Path, runs: int, network: str, events: dict[str, list[float]]
+    base: Path, runs: int, network: str, events: dict[str, list[float]], idle_ms: float = 0.0
 ) -> dict[str, float]:
     trace = base / "trace"
     trace.write_text("")
@@ -102,6 +102,7 @@ def engine_starts(
         env = dict(berth.env, BERTH_TRACE=str(trace))
         totals: list[float] = []
         for i in range(WARMUP + runs):
+            time.sleep(idle_ms / 1000)
             t0, ms = spawn_marked(trace, cmd, env)
             if i >= WARMUP:
                 totals.append(ms)
@@ -117,6 +118,12 @@ def main() -> None:
     ap.add_argument("what", choices=("runtime", "engine"))
     ap.add_argument("--runs", type=int, default=0, help="traced starts (runtime 30, engine 20)")
     ap.add_argument("--network", default="", help="engine: --network for berth run")
+    ap.add_argument(
+        "--idle-ms",
+        type=float,
+        default=0.0,
+        help="engine: pause between starts (the other benchmarks run peers in between)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -128,7 +135,7 @@ def main() -> None:
         if args.what == "runtime":
             totals = runtime_starts(base, runs, events)
         else:
-            totals = engine_starts(base, runs, args.network, events)
+            totals = engine_starts(base, runs, args.network, events, args.idle_ms)
     finally:
         shutil.rmtree(base, ignore_errors=True)
         remove_cgroup_parent(CG_PARENT)

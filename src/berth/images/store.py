@@ -264,8 +264,17 @@ class ImageStore:
     def remove_container_ref(self, container_id: str) -> None:
         self.meta.remove_container_ref(container_id)
 
-    def rootfs_mounts(self, image: Image, container_dir: str, target: str) -> list[MountOp]:
-        return self.snapshots.container_mounts(image.chain_ids, container_dir, target)
+    def rootfs_mounts(self, image: Image | str, container_dir: str, target: str) -> list[MountOp]:
+        """The mounts of a container's rootfs on ``target``; ``image``: the image or
+        its ID (a container start: only the layers are read then, not the config)."""
+        if isinstance(image, str):
+            layers = self.meta.layers(image)
+            if not layers and not self.exists(image):
+                raise NotFound(f"No such image: {image}")
+            chains = [lr.chain_id for lr in layers]
+        else:
+            chains = image.chain_ids
+        return self.snapshots.container_mounts(chains, container_dir, target)
 
     # -- leases and garbage collection -------------------------------------------------
     @contextmanager

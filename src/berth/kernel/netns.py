@@ -7,7 +7,10 @@ thread that
 - :func:`create`: ``unshare(CLONE_NEWNET)``, brings ``lo`` up, bind-mounts
   ``/proc/thread-self/ns/net`` onto ``path`` (an empty file it creates), then
   calls ``inside()`` there and returns its result;
-- :func:`run_in`: ``setns()`` into the namespace at ``path`` and calls ``fn()``.
+- :func:`run_in`: ``setns()`` into the namespace at ``path`` and calls ``fn()``;
+- :func:`create_unpinned`: as :func:`create`, but the namespace is held by a
+  descriptor instead of a file; :func:`pin` gives it its file later (a netns
+  made ahead of the container that takes it: berth.network.host).
 
 What ``inside``/``fn`` open there (a netlink socket, a DNS socket) stays in
 that namespace after the thread ends, so the caller configures the inside
@@ -81,6 +84,34 @@ def create(
 
     try:
         return _in_thread(body)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def create_unpinned(inside: Callable[[], T], *, sys: Syscalls = SYSCALLS) -> tuple[int, T]:
+    """Create a netns (lo up) held by the returned descriptor, and ``inside()`` run in
+    it. Nothing names it: it ends with the descriptor (and what ``inside`` opened)."""
+
+    def body() -> tuple[int, T]:
+        sys.unshare(c.CLONE_NEWNET)
+        _lo_up()
+        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return fd, inside()
+        except BaseException:
+            os.close(fd)
+            raise
+
+    return _in_thread(body)
+
+
+def pin(fd: int, path: str, *, sys: Syscalls = SYSCALLS) -> None:
+    """Pin the netns of descriptor ``fd`` at ``path`` (a new file), as :func:`create` does."""
+    made = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_CLOEXEC, 0o444)
+    os.close(made)
+    try:
+        sys.mount(f"/proc/self/fd/{fd}", path, None, c.MS_BIND)
     except BaseException:
         os.unlink(path)
         raise

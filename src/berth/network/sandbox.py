@@ -104,8 +104,13 @@ class Sandbox:
                 continue
             path = os.path.join(directory, name)
             tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(content)
+            data = content.encode()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
             out[target] = path
         return out

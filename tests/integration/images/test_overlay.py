@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from berth.images.compose import make_image
 from berth.images.layers import store_tar_stream
 from berth.images.store import ImageStore
@@ -85,3 +87,18 @@ def test_one_hundred_and_twenty_layers(image_store: ImageStore, tmp_path: Path) 
         names = sorted(os.listdir(root))
         assert names == [f"f{i:03d}" for i in range(1, 120)]
         assert (root / "f077").read_text() == "77"
+
+
+def test_rootfs_mounts_by_image_id_match_the_image_and_refuse_an_unknown_one(
+    image_store: ImageStore, tmp_path: Path
+) -> None:
+    from berth.errors import NotFound
+
+    image_of(
+        image_store, [make_tar([entry("a", F, b"1")]), make_tar([entry("b", F, b"2")])], "by:id"
+    )
+    image = image_store.resolve("by:id")
+    args = (str(tmp_path / "c"), str(tmp_path / "rootfs"))
+    assert image_store.rootfs_mounts(image.id, *args) == image_store.rootfs_mounts(image, *args)
+    with pytest.raises(NotFound, match=r"No such image: sha256:0{64}$"):
+        image_store.rootfs_mounts("sha256:" + "0" * 64, *args)

@@ -177,6 +177,32 @@ def test_network_none_has_only_lo(network_manager: Any) -> None:
     assert _links_in(sb.netns) == ["lo"]
 
 
+def test_starts_take_spare_namespaces_made_in_the_background(network_manager: Any) -> None:
+    from berth.network.host import SPARES
+
+    nm: NetworkManager = network_manager
+    first = nm.setup(SandboxRequest(A))
+    assert first.netns is not None
+    spares = nm.host.spare_netns()  # made after the first start took none
+    assert len(spares) == SPARES
+    second = nm.setup(SandboxRequest(B))
+    third = nm.setup(SandboxRequest(C, network="none"))
+    assert second.netns is not None and third.netns is not None
+    taken = {os.stat(second.netns).st_ino, os.stat(third.netns).st_ino}
+    assert taken <= set(spares) and len(taken) == 2
+    # each is a fresh namespace of its own, configured as any other
+    assert _links_in(second.netns) == ["eth0", "lo"]
+    assert _links_in(third.netns) == ["lo"]
+    ip1, ip2 = first.settings["IPAddress"], second.settings["IPAddress"]
+    assert ip1 and ip2 and ip1 != ip2
+    with tcp_server(first.netns, 80):
+        assert fetch_from(second.netns, ip1, 80) == f"hello {ip2}"
+    for cid in (A, B, C):
+        nm.release(cid)
+    nm.host.close()
+    assert nm.host.spare_netns() == []
+
+
 def test_release_leaves_nothing(network_manager: Any) -> None:
     nm: NetworkManager = network_manager
     nm.create_network("tnet", subnet="10.125.0.0/24")

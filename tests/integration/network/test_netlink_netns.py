@@ -43,6 +43,36 @@ def test_netns_create_failure_leaves_nothing(tmp_path: Path) -> None:
     assert not os.path.exists(path)
 
 
+def test_unpinned_netns_is_held_by_its_fd_then_pinned(tmp_path: Path) -> None:
+    fd, inode = netns.create_unpinned(lambda: os.stat("/proc/thread-self/ns/net").st_ino)
+    try:
+        assert os.fstat(fd).st_ino == inode != os.stat("/proc/self/ns/net").st_ino
+        assert os.listdir(tmp_path) == []  # nothing names it yet
+        path = str(tmp_path / "ns")
+        netns.pin(fd, path)
+    finally:
+        os.close(fd)
+    try:
+        assert netns.is_pinned(path) and os.stat(path).st_ino == inode
+        links = netns.run_in(path, lambda: [(link.name, link.up) for link in RtNetlink().links()])
+        assert links == [("lo", True)]
+    finally:
+        assert netns.remove(path) is True
+
+
+def test_pin_onto_a_taken_path_is_refused_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "ns"
+    path.write_text("someone else's")
+    fd, _ = netns.create_unpinned(lambda: None)
+    try:
+        with pytest.raises(FileExistsError):
+            netns.pin(fd, str(path))
+    finally:
+        os.close(fd)
+    assert path.read_text() == "someone else's"
+    assert not netns.is_pinned(str(path))
+
+
 def test_bridge_veth_address_route_in_namespaces(tmp_path: Path) -> None:
     host_path, ctr_path = str(tmp_path / "h"), str(tmp_path / "c")
     host = netns.create(host_path, RtNetlink)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -127,3 +129,22 @@ def test_add_host() -> None:
     for bad in ("nohost", "db:", "db:1.2.3"):
         with pytest.raises(InvalidArgument):
             parse_add_host(bad)
+
+
+def test_sandbox_writes_its_files_whole_and_readable(tmp_path: Path) -> None:
+    from berth.network.sandbox import Sandbox
+
+    big = "".join(f"10.0.{i // 250}.{i % 250} host-{i}\n" for i in range(5000))  # > a page
+    old = tmp_path / "hosts"
+    old.write_text("x" * 200_000)  # replaced, not overwritten in place
+    sb = Sandbox(
+        "c", netns=None, hosts=big, resolv_conf="nameserver 1.1.1.1\n", hostname=None, settings={}
+    )
+    assert sb.write_files(str(tmp_path)) == {
+        "/etc/hosts": str(old),
+        "/etc/resolv.conf": str(tmp_path / "resolv.conf"),
+    }
+    assert old.read_text() == big
+    assert (tmp_path / "resolv.conf").read_text() == "nameserver 1.1.1.1\n"
+    assert (old.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts", "resolv.conf"]

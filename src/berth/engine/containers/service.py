@@ -355,9 +355,8 @@ class ContainerService:
         cdir = self.dir_of(row.id)
         rootfs = os.path.join(cdir, "rootfs")
         with Cleanup() as undo:
-            image = self.images.store.get(row.image_id)
             os.makedirs(rootfs, exist_ok=True)
-            ops = self.images.store.rootfs_mounts(image, cdir, rootfs)
+            ops = self.images.store.rootfs_mounts(row.image_id, cdir, rootfs)
             mounted: list[str] = []
 
             def mount_rootfs() -> None:
