@@ -68,6 +68,7 @@ class Attacher:
 class Container:
     __slots__ = (
         "attachers",
+        "cgroup",
         "drain_deadline",
         "err_fd",
         "exec_of",
@@ -100,6 +101,8 @@ class Container:
         self.runtime_root = ""
         self.unmount: list[str] = []
         self.unmounting: Any = None  # the thread unmounting its rootfs after the exit
+        self.cgroup: Any = None  # its berth.cgroups.Cgroup, from the start (not the state:
+        # that holds the whole config, and the monitor keeps what it holds per container)
         self.attachers: list[Attacher] = []
         self.splitters = {STDOUT: logfile.LineSplitter(), STDERR: logfile.LineSplitter()}
         self.started_at = ""
@@ -398,6 +401,7 @@ class Shim:
                 console[0].close()
                 console[1].close()
         c.pid = state.pid
+        c.cgroup = state.cgroup
         c.started_at = logfile.now_rfc3339()
         if c.log_path:
             c.log_fd = os.open(
@@ -657,6 +661,8 @@ class Shim:
                 # runs meanwhile the rest of the exit is handled (see _finish)
                 import threading
 
+                # (a thread of its own, started now: a waiting worker would get the
+                # interpreter's lock only once this thread blocks, and start later)
                 c.unmounting = threading.Thread(
                     target=self._unmount, args=(c,), name="unmount", daemon=True
                 )
@@ -716,8 +722,10 @@ class Shim:
         store = StateStore(c.runtime_root)
         st = None
         try:
-            st = store.load(c.id)
-            cg = open_cgroup_of(st)
+            cg = c.cgroup
+            if cg is None:
+                st = store.load(c.id)
+                cg = open_cgroup_of(st)
             oom = bool(cg is not None and cg.oom_kills() > 0)
             if cg is not None:
                 cg.kill(9)  # what the init left (without a pid namespace of its own)
