@@ -275,14 +275,12 @@ class HostNet:
         Making a netns costs the kernel ~1 ms (every subsystem sets up its part),
         a third of a container's network setup. So spare ones are made in the
         background, held by a descriptor only (nothing on the host names them; they
-        end with this process), and a start that needs no DNS sockets takes one
-        and just pins it. The first start, and starts that come faster than the
-        spares are made, make their own.
+        end with this process), and a start takes one and pins it (and, for the
+        embedded DNS, binds its sockets in it). The first start, and starts that
+        come faster than the spares are made, make their own.
         """
-        spare = None
-        if not dns:
-            with self._lock:
-                spare = self._spare.pop() if self._spare else None
+        with self._lock:
+            spare = self._spare.pop() if self._spare else None
         self._refill()
         if spare is None:
             inside = netns.create(path, _open_inside(path, dns))
@@ -296,7 +294,15 @@ class HostNet:
             raise
         finally:
             os.close(fd)
-        return Inside(path, nl)
+        if not dns:
+            return Inside(path, nl)
+        try:
+            udp, tcp = netns.run_in(path, dns_sockets)
+        except BaseException:
+            nl.close()
+            netns.remove(path)
+            raise
+        return Inside(path, nl, udp, tcp)
 
     def spare_netns(self, wait: bool = True) -> list[int]:
         """The inode numbers of the spare namespaces (after the ones being made, with

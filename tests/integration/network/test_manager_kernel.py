@@ -203,6 +203,18 @@ def test_starts_take_spare_namespaces_made_in_the_background(network_manager: An
     assert nm.host.spare_netns() == []
 
 
+def test_a_spare_namespace_gets_the_embedded_dns(network_manager: Any) -> None:
+    nm: NetworkManager = network_manager
+    nm.create_network("tnet", subnet="10.126.0.0/24")
+    a = nm.setup(SandboxRequest(A, name="alpha", network="tnet"))
+    spares = nm.host.spare_netns()
+    b = nm.setup(SandboxRequest(B, name="beta", network="tnet"))
+    assert a.netns and b.netns and os.stat(b.netns).st_ino in spares
+    assert resolve_in(b.netns, "alpha") == "(0, ['10.126.0.2'])"
+    assert resolve_in(a.netns, "beta") == "(0, ['10.126.0.3'])"
+    assert resolve_in(b.netns, "pypi.example") == f"(0, ['{UPSTREAM_ANSWER}'])"
+
+
 def test_release_leaves_nothing(network_manager: Any) -> None:
     nm: NetworkManager = network_manager
     nm.create_network("tnet", subnet="10.125.0.0/24")
