@@ -180,7 +180,6 @@ def run(
 ) -> int:
     """Create and start; in the foreground wait and delete. Returns the exit status."""
     from berth.runtime.create import create, load_bundle
-    from berth.runtime.lifecycle import delete
 
     trace("run: imported")
     if not detach:
@@ -214,6 +213,9 @@ def run(
         if console is not None:
             console.receive()
         chan.send("start")
+        # (loaded while the program is exec'd: this process only waits meanwhile)
+        from berth.runtime.lifecycle import delete
+
         wait_started(chan)
         trace("run: exec done")
         hooks = (state.config.get("hooks") or {}).get("poststart") or []
@@ -222,6 +224,8 @@ def run(
 
             run_hooks("poststart", hooks, state.oci("running"))
     except BaseException:
+        from berth.runtime.lifecycle import delete
+
         delete(k, store, container_id, force=True)
         raise
     if detach:
