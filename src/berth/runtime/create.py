@@ -216,31 +216,14 @@ def create(
         cfg.wait_hooks = bool(
             runtime_hooks or cfg.hooks_create_container or cfg.hooks_start_container
         )
-        state = ContainerState(
-            state_dir,
-            {
-                "version": 1,
-                "id": container_id,
-                "pid": 0,
-                "bundle": bundle,
-                "rootfs": rootfs,
-                "created": rfc3339_now(),
-                "owner": "",
-                "annotations": dict(spec.annotations or {}),
-                "config": doc,
-            },
-        )
+        created = rfc3339_now()
         if mode == "create":
-            cfg.fifo = state.fifo
+            cfg.fifo = os.path.join(state_dir, "exec.fifo")  # (ContainerState.fifo)
             os.mkfifo(cfg.fifo, 0o622)
-
-        resources = with_default_devices(spec)
         trace("create: planned")
         cg.create()
         stack.callback(cg.destroy)
         stack.callback(cg.kill, 9)
-        state.doc["cgroup"] = cg.to_json()
-        state.cgroup = cg
         cfg.wait_limits = True
 
         trace("create: cgroup made")
@@ -262,13 +245,29 @@ def create(
         trace("create: forked")
         # The limits are written while stage 1 and the init start (its first steps
         # are joining the cgroup and mounting); the init waits for "limits" before
-        # it makes or opens a device node.
-        cg.apply(resources)
+        # it makes or opens a device node. The state is made meanwhile too.
+        cg.apply(with_default_devices(spec))
         try:
             parent.send("limits")
         except OSError:
             pass  # stage 1 is gone: its error (or end-of-file) is read below
         trace("create: cgroup applied")
+        state = ContainerState(
+            state_dir,
+            {
+                "version": 1,
+                "id": container_id,
+                "pid": 0,
+                "bundle": bundle,
+                "rootfs": rootfs,
+                "created": created,
+                "owner": "",
+                "annotations": dict(spec.annotations or {}),
+                "config": doc,
+                "cgroup": cg.to_json(),
+            },
+        )
+        state.cgroup = cg
         init_pid = 0
         pending = False
         while True:
