@@ -23,7 +23,9 @@ Kernel state berth owns: bridges (``berth0`` and ``br-<id12>``), veths named
 ``bv<endpoint id 12>`` whose container end is ``eth0``, ``eth1``..., netns
 files ``<exec_root>/netns/<container id>``, and the nft table
 (:mod:`berth.network.nftplan`). The database says which of them should
-exist; :meth:`reconcile` removes the rest that is berth's.
+exist; :meth:`reconcile` removes the rest that is berth's. (The host object also
+keeps two spare network namespaces, held only by its descriptors: see
+:meth:`berth.network.host.HostNet.create_netns`.)
 """
 
 from __future__ import annotations
