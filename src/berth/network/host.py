@@ -304,11 +304,9 @@ class HostNet:
             raise
         return Inside(path, nl, udp, tcp)
 
-    def spare_netns(self, wait: bool = True) -> list[int]:
-        """The inode numbers of the spare namespaces (after the ones being made, with
-        ``wait``)."""
-        if wait:
-            self._spares.drain()
+    def spare_netns(self) -> list[int]:
+        """The inode numbers of the spare namespaces, once those being made are made."""
+        self._spares.drain()
         with self._lock:
             return [os.fstat(fd).st_ino for fd, _ in self._spare]
 

@@ -23,7 +23,13 @@ from berth.runtime import process as process_mod
 from berth.runtime import rootfs as rootfs_mod
 from berth.runtime.cgjoin import fork_in
 from berth.runtime.init import InitConfig, stage1
-from berth.runtime.state import ContainerState, StateStore, proc_start_time, rfc3339_now
+from berth.runtime.state import (
+    ContainerState,
+    StateStore,
+    fifo_path,
+    proc_start_time,
+    rfc3339_now,
+)
 from berth.runtime.sync import Channel
 from berth.runtime.trace import trace
 from berth.runtime.validate import validate
@@ -218,7 +224,7 @@ def create(
         )
         created = rfc3339_now()
         if mode == "create":
-            cfg.fifo = os.path.join(state_dir, "exec.fifo")  # (ContainerState.fifo)
+            cfg.fifo = fifo_path(state_dir)
             os.mkfifo(cfg.fifo, 0o622)
         trace("create: planned")
         cg.create()

@@ -43,6 +43,11 @@ def check_id(container_id: str) -> None:
         )
 
 
+def fifo_path(state_dir: str) -> str:
+    """The exec.fifo of the container whose state lives in ``state_dir``."""
+    return os.path.join(state_dir, "exec.fifo")
+
+
 def rfc3339_now() -> str:
     ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
@@ -88,7 +93,7 @@ class ContainerState:
 
     @property
     def fifo(self) -> str:
-        return os.path.join(self.dir, "exec.fifo")
+        return fifo_path(self.dir)
 
     def alive(self) -> bool:
         pid = self.pid

@@ -101,8 +101,9 @@ class Container:
         self.runtime_root = ""
         self.unmount: list[str] = []
         self.unmounting: Any = None  # the thread unmounting its rootfs after the exit
-        self.cgroup: Any = None  # its berth.cgroups.Cgroup, from the start (not the state:
-        # that holds the whole config, and the monitor keeps what it holds per container)
+        # its berth.cgroups.Cgroup, kept from the start for the exit (not its state, which
+        # holds the whole config: the monitor keeps little per container)
+        self.cgroup: Any = None
         self.attachers: list[Attacher] = []
         self.splitters = {STDOUT: logfile.LineSplitter(), STDERR: logfile.LineSplitter()}
         self.started_at = ""
