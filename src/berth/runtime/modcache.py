@@ -21,18 +21,22 @@ annotations`` applied as a compiler flag instead of an import.
 
 The file (``<package dir>/__pycache__/start-path.<cache tag>.modcache``,
 made by ``python -m berth.runtime.modcache``; scripts/setup runs it after
-byte-compiling), schema version 2::
+byte-compiling), schema version 3::
 
-    b"BMC2" + <index length: 4 bytes, little-endian> + marshal(index) + code...
-    index = {"version": 2, "tag": "cpython-311",
+    b"BMC3" + <index length: 4 bytes, little-endian> + marshal(index) + code...
+    index = {"version": 3, "tag": "cpython-311",
              "modules": {name: (source path, st_mtime_ns, st_size, is_package,
-                                offset of its marshalled code after the index, length)}}
+                                offset of its marshalled code after the index, length,
+                                its __cached__ path)}}
 
 Only the index is read up front; a module's code is read (``pread``) when it
 is imported. It is used only when the running interpreter's cache tag matches.
-"""
 
-from __future__ import annotations
+This module is imported the usual way, first thing on every start: it imports
+nothing but ``marshal``, ``os`` and ``sys`` then (no ``from __future__ import
+annotations``, which would load the ``__future__`` module each time; its few
+annotations that name types only known to the type checker are quoted).
+"""
 
 import marshal
 import os
@@ -45,10 +49,13 @@ if TYPE_CHECKING:
     from types import CodeType, ModuleType
     from typing import Any
 
-VERSION = 2
-MAGIC = b"BMC2"
+VERSION = 3
+MAGIC = b"BMC3"
 # importlib.machinery.ModuleSpec, without importing importlib (not loaded under -S)
-_ModuleSpec: Any = type(sys.__spec__)
+_ModuleSpec: "Any" = type(sys.__spec__)
+
+#: An index entry (see the module's docstring).
+Entry = tuple[str, int, int, bool, int, int, str]
 
 #: The caches and what each holds: these modules and every berth module they import.
 #: ``start-path`` serves berth-runtime, ``cli`` the berth command line.
@@ -101,14 +108,14 @@ class _Finder:
         path: str,
         fd: int,
         base: int,
-        modules: dict[str, tuple[str, int, int, bool, int, int]],
+        modules: dict[str, Entry],
     ) -> None:
         self.path = path
         self.fd = fd  # the cache file, open (close-on-exec) for the process's lifetime
         self.base = base  # where the code starts, after the index
         self.modules = modules
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> Any:
+    def find_spec(self, name: str, path: object = None, target: object = None) -> "Any":
         entry = self.modules.get(name)
         if entry is None:
             return None
@@ -121,15 +128,16 @@ class _Finder:
             return None  # edited since: the usual import finds the new one
         spec = _ModuleSpec(name, self, origin=source, is_package=is_package)
         spec.has_location = True
+        spec.cached = entry[6]  # (else importlib works it out from the origin, per module)
         if is_package:
             spec.submodule_search_locations = [os.path.dirname(source)]
         return spec
 
-    def create_module(self, spec: Any) -> None:
+    def create_module(self, spec: "Any") -> None:
         return None  # the default module object
 
-    def exec_module(self, module: ModuleType) -> None:
-        offset, length = self.modules[module.__name__][4:]
+    def exec_module(self, module: "ModuleType") -> None:
+        offset, length = self.modules[module.__name__][4:6]
         data = os.pread(self.fd, length, self.base + offset)
         if len(data) != length:
             raise ImportError(f"{module.__name__}: the module cache is truncated")
@@ -193,7 +201,7 @@ def release() -> None:
             finder.release()
 
 
-def collect(roots: Iterable[str] = ROOTS) -> list[str]:
+def collect(roots: "Iterable[str]" = ROOTS) -> list[str]:
     """The berth modules ``roots`` import (themselves included), with a source file each.
     A root ``package.*`` stands for every module of that package."""
     import importlib
@@ -215,7 +223,7 @@ def collect(roots: Iterable[str] = ROOTS) -> list[str]:
     )
 
 
-def lean_code(text: bytes, source: str) -> CodeType:
+def lean_code(text: bytes, source: str) -> "CodeType":
     """``text`` compiled as the cache holds it (see the module's docstring)."""
     import __future__
 
@@ -236,7 +244,7 @@ def lean_code(text: bytes, source: str) -> CodeType:
     return code
 
 
-def _strip(tree: ast.Module) -> None:
+def _strip(tree: "ast.Module") -> None:
     import ast
 
     for node in ast.walk(tree):
@@ -257,9 +265,11 @@ def _strip(tree: ast.Module) -> None:
                 node.body = rest or [ast.copy_location(ast.Pass(), first)]
 
 
-def build(names: Sequence[str], path: str | None = None) -> str:
+def build(names: "Sequence[str]", path: str | None = None) -> str:
     """Compile the sources of the modules ``names`` (imported already) into the cache."""
-    index: dict[str, tuple[str, int, int, bool, int, int]] = {}
+    from importlib.util import cache_from_source
+
+    index: dict[str, Entry] = {}
     blobs: list[bytes] = []
     offset = 0
     for name in names:
@@ -269,7 +279,8 @@ def build(names: Sequence[str], path: str | None = None) -> str:
             text = f.read()
         blob = marshal.dumps(lean_code(text, source))
         is_package = os.path.basename(source) == "__init__.py"
-        index[name] = (source, st.st_mtime_ns, st.st_size, is_package, offset, len(blob))
+        cached = cache_from_source(source)
+        index[name] = (source, st.st_mtime_ns, st.st_size, is_package, offset, len(blob), cached)
         blobs.append(blob)
         offset += len(blob)
     doc = marshal.dumps({"version": VERSION, "tag": sys.implementation.cache_tag, "modules": index})
@@ -284,7 +295,7 @@ def build(names: Sequence[str], path: str | None = None) -> str:
     return target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: "Sequence[str] | None" = None) -> int:
     """``python -m berth.runtime.modcache [NAME]``: build the cache NAME (default
     start-path). One per process: what a cache holds is what its roots import."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 import os
 import sys
@@ -56,7 +57,7 @@ def _replace_code(target: str, name: str, code: object) -> None:
     blobs[name] = marshal.dumps(code)
     offset = 0
     for n, entry in doc["modules"].items():
-        doc["modules"][n] = (*entry[:4], offset, len(blobs[n]))
+        doc["modules"][n] = (*entry[:4], offset, len(blobs[n]), *entry[6:])
         offset += len(blobs[n])
     index = marshal.dumps(doc)
     with open(target, "wb") as f:
@@ -75,6 +76,7 @@ def test_modules_come_from_the_cache_while_their_sources_are_unchanged(pkg: Path
 
     assert mcpkg.sub.WHAT == "from the cache"
     assert mcpkg.sub.__file__ == source
+    assert mcpkg.sub.__cached__ == importlib.util.cache_from_source(source)
     assert mcpkg.__path__ == [str(pkg / "mcpkg")]
     assert mcpkg.__spec__ is not None and mcpkg.__spec__.submodule_search_locations
     loader = mcpkg.sub.__spec__.loader  # type: ignore[union-attr]
@@ -152,8 +154,9 @@ def test_an_edited_module_is_imported_the_usual_way(pkg: Path) -> None:
     "doc",
     [
         {"version": 1, "tag": sys.implementation.cache_tag, "modules": {}},
-        {"version": 2, "tag": "cpython-00", "modules": {}},
-        {"version": 2, "tag": sys.implementation.cache_tag},
+        {"version": 2, "tag": sys.implementation.cache_tag, "modules": {}},
+        {"version": 3, "tag": "cpython-00", "modules": {}},
+        {"version": 3, "tag": sys.implementation.cache_tag},
         ["not", "a", "cache"],
     ],
 )
