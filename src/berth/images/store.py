@@ -264,9 +264,13 @@ class ImageStore:
     def remove_container_ref(self, container_id: str) -> None:
         self.meta.remove_container_ref(container_id)
 
-    def rootfs_mounts(self, image: Image | str, container_dir: str, target: str) -> list[MountOp]:
+    def rootfs_mounts(
+        self, image: Image | str, container_dir: str, target: str, *, volatile: bool = False
+    ) -> list[MountOp]:
         """The mounts of a container's rootfs on ``target``; ``image``: the image or
-        its ID (a container start: only the layers are read then, not the config)."""
+        its ID (a container start: only the layers are read then, not the config).
+        ``volatile``: the writable layer goes with the container (see
+        :meth:`~berth.snapshots.store.Snapshotter.container_mounts`)."""
         if isinstance(image, str):
             layers = self.meta.layers(image)
             if not layers and not self.exists(image):
@@ -274,7 +278,7 @@ class ImageStore:
             chains = [lr.chain_id for lr in layers]
         else:
             chains = image.chain_ids
-        return self.snapshots.container_mounts(chains, container_dir, target)
+        return self.snapshots.container_mounts(chains, container_dir, target, volatile=volatile)
 
     # -- leases and garbage collection -------------------------------------------------
     @contextmanager

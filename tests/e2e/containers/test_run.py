@@ -32,6 +32,20 @@ def test_run_echo_rm_and_exit_codes(engine: Engine) -> None:
     assert run(engine, "ps", "-a", "-q")[1] == ""  # --rm left nothing
 
 
+def test_only_an_rm_container_has_a_volatile_writable_layer(engine: Engine) -> None:
+    def volatile_root(*run_args: str) -> bool:
+        code, out, err = run(
+            engine, "run", *run_args, "busybox", "grep", " / / ", "/proc/self/mountinfo"
+        )
+        assert code == 0, err
+        options = out.split(" - ")[1].split()[2].split(",")
+        return bool({"volatile", "fsync=volatile"} & set(options))  # (as newer kernels say)
+
+    assert volatile_root("--rm")
+    assert not volatile_root("--name", "kept")
+    assert run(engine, "rm", "kept")[0] == 0
+
+
 def test_hostname_is_the_short_id_and_pid_1(engine: Engine) -> None:
     code, cid, err = run(engine, "run", "-d", "busybox", "sleep", "60")
     assert code == 0, err

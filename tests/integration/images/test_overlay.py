@@ -102,3 +102,34 @@ def test_rootfs_mounts_by_image_id_match_the_image_and_refuse_an_unknown_one(
     assert image_store.rootfs_mounts(image.id, *args) == image_store.rootfs_mounts(image, *args)
     with pytest.raises(NotFound, match=r"No such image: sha256:0{64}$"):
         image_store.rootfs_mounts("sha256:" + "0" * 64, *args)
+
+
+def test_a_volatile_rootfs_is_not_synced_and_mounts_again(
+    image_store: ImageStore, tmp_path: Path
+) -> None:
+    image_of(image_store, [make_tar([entry("a", F, b"1")])], "vol:test")
+    image = image_store.resolve("vol:test")
+    cdir, target = tmp_path / "c", tmp_path / "rootfs"
+    ops = image_store.rootfs_mounts(image.id, str(cdir), str(target), volatile=True)
+    assert ops[0].data is not None and ops[0].data.split(",")[-1] == "volatile"
+    with mounted(ops, target) as root:
+        line = next(
+            x
+            for x in Path("/proc/self/mountinfo").read_text().splitlines()
+            if x.split()[4] == str(root)
+        )
+        # (newer kernels show the option as fsync=volatile)
+        options = line.split(" - ")[1].split()[2].split(",")
+        assert {"volatile", "fsync=volatile"} & set(options)
+        (root / "new").write_text("kept in the upper dir")
+    # the kernel marked the work dir; a mount refuses it until the next start clears it
+    mark = cdir / "work" / "work" / "incompat" / "volatile"
+    assert mark.is_dir()
+    ops = image_store.rootfs_mounts(image.id, str(cdir), str(target), volatile=True)
+    assert not mark.exists()
+    with mounted(ops, target) as root:
+        assert (root / "new").read_text() == "kept in the upper dir"
+        assert (root / "a").read_bytes() == b"1"
+    # a container that is kept is mounted as before, and its mark is not touched
+    ops = image_store.rootfs_mounts(image.id, str(tmp_path / "kept"), str(target))
+    assert ops[0].data is not None and "volatile" not in ops[0].data.split(",")

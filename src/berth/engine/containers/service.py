@@ -356,7 +356,9 @@ class ContainerService:
         rootfs = os.path.join(cdir, "rootfs")
         with Cleanup() as undo:
             os.makedirs(rootfs, exist_ok=True)
-            ops = self.images.store.rootfs_mounts(row.image_id, cdir, rootfs)
+            # (the writable layer of an --rm container is never synced: it goes with it)
+            volatile = bool(row.host_config.get("AutoRemove"))
+            ops = self.images.store.rootfs_mounts(row.image_id, cdir, rootfs, volatile=volatile)
             mounted: list[str] = []
 
             def mount_rootfs() -> None:
