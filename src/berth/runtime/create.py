@@ -148,12 +148,15 @@ def create(
     preserve_fds: int = 0,
     stdio: tuple[int, int, int] | None = None,
     loaded: tuple[Spec, dict[str, Any]] | None = None,
+    trampoline_fd: int | None = None,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
     the caller sends ``start`` on it and reads end-of-file once the program runs.
     ``stdio`` gives the descriptors that become the container's 0, 1 and 2
     (default: this process's own). ``loaded`` is what :func:`load_bundle` returned
-    for this bundle, when the caller has read it already."""
+    for this bundle, when the caller has read it already. ``trampoline_fd``: a
+    memfd of :func:`berth.runtime.trampoline.sealed_fd` that the caller keeps for
+    all its containers (else the init makes one before its exec)."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
     spec, doc = loaded if loaded is not None else load_bundle(bundle)
@@ -242,6 +245,7 @@ def create(
             t in ("pid", "time", "user") for t, _ in cfg.join
         ):
             cfg.cloned = cfg.new_flags & ~c.CLONE_NEWCGROUP
+        cfg.process.trampoline = trampoline_fd
         pid, cfg.in_unified = fork_in(k, cfg.cgroup, cfg.cloned)
         if pid == 0:  # stage 1: never returns
             parent.close()

@@ -48,6 +48,7 @@ class ProcessPlan:
         "rlimits",
         "seccomp",
         "terminal",
+        "trampoline",
         "uid",
         "umask",
     )
@@ -73,6 +74,8 @@ class ProcessPlan:
         self.seccomp: object | None = None  # a compiled berth.seccomp Program
         self.preserve_fds = 0
         self.terminal = False
+        # the trampoline's sealed memfd, when the caller keeps one (None: enter makes one)
+        self.trampoline: int | None = None
 
 
 _UNLIMITED = 0xFFFFFFFFFFFFFFFF
@@ -214,7 +217,7 @@ def chdir_in_root(k: Syscalls, cwd: str) -> None:
         os.close(target)
 
 
-def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) -> None:
+def enter(k: Syscalls, p: ProcessPlan, program: str) -> None:
     """Apply the plan to this process and exec ``program``; returns only by raising."""
     for res, soft, hard in p.rlimits:
         try:
@@ -271,7 +274,7 @@ def enter(k: Syscalls, p: ProcessPlan, program: str, execfd: int | None = None) 
     if env_value(env, "HOME") is None:
         env = [*env, "HOME=" + home_of(p.uid)]
     try:
-        trampoline.execve(program, p.args, _env_dict(env))
+        trampoline.execve(program, p.args, _env_dict(env), p.trampoline)
     except OSError as e:
         import errno
 

@@ -252,6 +252,7 @@ def start_exec(
     console_sock_fd: int | None = None,
     stdio: tuple[int, int, int] | None = None,
     preserve_fds: int = 0,
+    trampoline_fd: int | None = None,
 ) -> int:
     """Start ``proc`` inside a running container; return its pid without waiting for it.
 
@@ -267,7 +268,8 @@ def start_exec(
     is). ``stdio`` are descriptors to become its 0, 1, 2 (the caller closes
     its copies); with a terminal the pty master is sent over
     ``console_sock_fd`` (a unix socket; receive it after this returns) or to
-    ``console_socket`` (a path).
+    ``console_socket`` (a path). ``trampoline_fd``: as for
+    :func:`berth.runtime.create.create`.
     """
     from berth.kernel import consts as c
     from berth.runtime import process as process_mod
@@ -302,6 +304,7 @@ def start_exec(
     if proc.console_size is not None:
         cfg.console_size = (proc.console_size.height, proc.console_size.width)
     parent, child = Channel.pair()
+    cfg.process.trampoline = trampoline_fd
     pid, cfg.in_unified = fork_in(k, cfg.cgroup)
     if pid == 0:
         parent.close()

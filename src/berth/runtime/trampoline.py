@@ -14,6 +14,12 @@ run when not called by berth (its argv[0] is not ``berth-exec``) and exits
 126. The host's binary is never reachable. Cost: one memfd of 191 bytes and
 one extra execve of a static 71-byte program (~0.2 ms).
 
+The engine's monitor makes one memfd (:func:`sealed_fd`) and keeps it for all
+the processes it starts (it is sealed: it cannot change); they get it in
+their process plan, and inherit it at the fork. ``berth-runtime`` starts one
+container: its init makes the memfd just before the exec (made before the
+fork instead, it took as long).
+
 The program (x86_64; other machines exec directly, dumpable=0 still guards
 the init while it waits)::
 
@@ -84,7 +90,8 @@ _MFD_EXEC = 0x10
 
 
 def sealed_fd() -> int | None:
-    """A close-on-exec, sealed memfd holding the trampoline (None: not on this machine)."""
+    """A close-on-exec, sealed memfd holding the trampoline (None: not on this machine,
+    or the kernel refuses one)."""
     if os.uname().machine != "x86_64" or not hasattr(os, "memfd_create"):
         return None
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
@@ -108,9 +115,11 @@ def sealed_fd() -> int | None:
     return fd
 
 
-def execve(program: str, args: list[str], env: dict[str, str]) -> None:
-    """Exec ``program`` with ``args`` through the trampoline (or directly); raises on failure."""
-    fd = sealed_fd()
+def execve(program: str, args: list[str], env: dict[str, str], fd: int | None = None) -> None:
+    """Exec ``program`` with ``args`` through the trampoline (or directly); raises on failure.
+    ``fd``: the trampoline's memfd (from :func:`sealed_fd`), else one is made now."""
+    if fd is None:
+        fd = sealed_fd()
     if fd is not None:
         try:
             os.execve(fd, [NAME, program, *args], env)

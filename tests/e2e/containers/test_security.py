@@ -319,3 +319,39 @@ def test_stop_signal_and_timeout(lc: Engine) -> None:
     assert lc.run(["wait", "quick"]).stdout == "137\n"
     st = json.loads(lc.run(["inspect", "quick"]).stdout)[0]["State"]
     assert (st["Status"], st["Paused"]) == ("exited", False)
+
+
+def test_the_monitor_execs_every_container_through_one_sealed_trampoline(lc: Engine) -> None:
+    # CVE-2019-5736 through the engine: the monitor keeps one sealed memfd of the
+    # trampoline, and each container's init inherits it for its exec.
+    r = lc.run(
+        [
+            "run",
+            "--name",
+            "evil",
+            "busybox",
+            "sh",
+            "-c",
+            "printf '#!/proc/self/exe\\nhost interpreter ran\\n' > /evil && chmod +x /evil",
+        ]
+    )
+    assert r.returncode == 0, r.stderr
+    assert lc.run(["commit", "evil", "evil:1"]).returncode == 0
+    lc.run(["rm", "evil"])
+    try:
+        for _ in range(3):
+            r = lc.run(["run", "--rm", "evil:1", "/evil"])
+            assert r.returncode == 126 and "host interpreter ran" not in r.stdout
+        # only 0-2 in the container; ls itself opens the directory as 3
+        assert run(lc, "busybox", "ls", "/proc/self/fd").split() == ["0", "1", "2", "3"]
+        with open(os.path.join(lc.exec_root, "shim.pid")) as f:
+            monitor = int(f.read())
+        fds = os.listdir(f"/proc/{monitor}/fd")
+        memfds = [
+            fd
+            for fd in fds
+            if os.readlink(f"/proc/{monitor}/fd/{fd}").startswith("/memfd:berth-exec")
+        ]
+        assert len(memfds) == 1  # one for all the starts: none made per container
+    finally:
+        lc.run(["rmi", "evil:1"])

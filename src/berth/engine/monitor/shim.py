@@ -126,6 +126,7 @@ class Shim:
         self.stopping = False
         self.listener: socket.socket | None = None
         self.wake_r, self.wake_w = socket.socketpair()
+        self._trampoline: int | None = None  # one sealed memfd for every start and exec
         self.trim_due = False  # starts and exits freed heap: give it back when idle
 
     # -- setup -------------------------------------------------------------------------
@@ -178,6 +179,18 @@ class Shim:
                 pass
         if self.listener is not None:
             self.listener.close()
+        if self._trampoline is not None:
+            _close(self._trampoline)
+            self._trampoline = None
+
+    def trampoline(self) -> int | None:
+        """The memfd of berth.runtime.trampoline the containers' processes are exec'd
+        through: made once (it is sealed), kept open, inherited by each at its fork."""
+        if self._trampoline is None:
+            from berth.runtime.trampoline import sealed_fd
+
+            self._trampoline = sealed_fd()
+        return self._trampoline
 
     # -- the loop -----------------------------------------------------------------------
     def serve(self) -> None:
@@ -376,6 +389,7 @@ class Shim:
                 mode="run",
                 console_sock_fd=console[1].fileno() if console else None,
                 stdio=stdio,
+                trampoline_fd=self.trampoline(),
             )
             assert chan is not None
             try:
@@ -469,6 +483,7 @@ class Shim:
                 proc,
                 console_sock_fd=console[1].fileno() if console else None,
                 stdio=stdio,
+                trampoline_fd=self.trampoline(),
             )
             if console is not None:
                 from berth.runtime.console import recv_fd
