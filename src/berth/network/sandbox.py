@@ -12,6 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from berth.network.portspec import PortMapping
@@ -66,6 +67,8 @@ class Sandbox:
     (no network namespace). ``files_from``: for ``container:<id>``, the
     container whose hosts/resolv.conf/hostname files to share (the three
     contents are then None). ``settings``: ``NetworkSettings`` JSON.
+    ``finish``: what is left to do before the container's program runs, when
+    the manager's ``setup`` was asked to defer it (else None).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Sandbox:
         self.settings = settings
         self.files_from = files_from
         self.warnings = list(warnings or [])
+        self.finish: Callable[[], None] | None = None
 
     def write_files(self, directory: str) -> dict[str, str]:
         """Write ``hosts``, ``resolv.conf``, ``hostname`` into ``directory``; return

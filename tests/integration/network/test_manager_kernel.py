@@ -215,6 +215,37 @@ def test_a_spare_namespace_gets_the_embedded_dns(network_manager: Any) -> None:
     assert resolve_in(b.netns, "pypi.example") == f"(0, ['{UPSTREAM_ANSWER}'])"
 
 
+def test_a_deferred_setup_leaves_the_kernel_side_to_finish(network_manager: Any) -> None:
+    # what the engine does: the runtime creates the container meanwhile
+    nm: NetworkManager = network_manager
+    port = _free_port()
+    sb = nm.setup(SandboxRequest(A, ports=parse_port_specs([f"{port}:80"])), defer=True)
+    assert sb.netns and sb.finish is not None
+    ip, gw = sb.settings["IPAddress"], sb.settings["Gateway"]
+    assert ip and sb.hosts and f"{ip}\t" in sb.hosts  # the address and files are ready
+    assert _links_in(sb.netns) == ["lo"]  # nothing is plugged in yet
+    assert f"{port}" not in _nft(f"list map ip {TABLE} pub_any")
+    assert sb.settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+    sb.finish()
+    assert _links_in(sb.netns) == ["eth0", "lo"]
+    with tcp_server(sb.netns, 80):
+        assert fetch("127.0.0.1", port) == f"hello {gw}"
+    nm.release(A)
+    # the host ports are picked at setup: a taken one is refused then, leaving nothing
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        taken = listener.getsockname()[1]
+        with pytest.raises(Conflict, match=rf"127\.0\.0\.1:{taken}\)"):
+            nm.setup(SandboxRequest(B, ports=parse_port_specs([f"{taken}:80"])), defer=True)
+    assert not os.path.exists(nm.netns_path(B))
+    for table in ("sandboxes", "endpoints", "ports"):
+        assert nm.db.query(f"SELECT * FROM {table}") == []
+    # and without defer (or on --network none) there is nothing left to finish
+    assert nm.setup(SandboxRequest(C)).finish is None
+    assert nm.setup(SandboxRequest(A, network="none"), defer=True).finish is None
+
+
 def test_release_leaves_nothing(network_manager: Any) -> None:
     nm: NetworkManager = network_manager
     nm.create_network("tnet", subnet="10.125.0.0/24")

@@ -31,6 +31,7 @@ from berth.errors import Conflict, InvalidArgument, NotFound, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from berth.engine.containers.service import ContainerService
@@ -156,15 +157,21 @@ def created_settings(
 
 
 # -- start / exit ------------------------------------------------------------------------
-def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None:
+def setup(
+    svc: ContainerService, row: ContainerRow, inp: Any, undo: Any
+) -> Callable[[], None] | None:
     """Give ``row`` its network for a start (``inp``: the spec input; ``undo``: the
-    start's cleanup stack, which releases it all again when the start fails)."""
+    start's cleanup stack, which releases it all again when the start fails).
+
+    Returns what is left to do before the container's program runs, when the
+    kernel side of its network is deferred (see NetworkManager.setup): the
+    caller runs it while the runtime creates the container."""
     hc, cfg = row.host_config, row.config
     mode = network_mode(hc)
     nm: NetworkManager | None = svc.network
     if nm is None:
         inp.netns_path = "host" if mode == "host" else None
-        return
+        return None
     from berth.network.sandbox import SandboxRequest
 
     t0 = time.perf_counter()
@@ -203,10 +210,11 @@ def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None
         dns_options=list(hc.get("DnsOptions") or []),
         extra_hosts=[*_link_hosts(svc, row, network, inp), *(hc.get("ExtraHosts") or [])],
     )
-    sb = nm.setup(req)
-    undo.callback(nm.release, row.id)
     primary = _primary_keys(hc)
     extra = [(k, v) for k, v in endpoints_config(cfg).items() if k not in primary]
+    # (more networks are plugged in after the first: then nothing is deferred)
+    sb = nm.setup(req, defer=not extra)
+    undo.callback(nm.release, row.id)
     for key, ep in extra:
         nm.connect(
             row.id,
@@ -232,13 +240,15 @@ def setup(svc: ContainerService, row: ContainerRow, inp: Any, undo: Any) -> None
     if not mode.startswith("container:"):
         _endpoint_events(svc, row, "connect")
     _log().debug(
-        "network setup of %s (%s, %d ports, %d more networks): %.1f ms",
+        "network setup of %s (%s, %d ports, %d more networks): %.1f ms%s",
         row.id[:12],
         mode,
         len(ports or ()),
         len(extra),
         (time.perf_counter() - t0) * 1e3,
+        " (its kernel side follows)" if sb.finish else "",
     )
+    return sb.finish
 
 
 def release(svc: ContainerService, row: ContainerRow) -> None:

@@ -375,7 +375,7 @@ class ContainerService:
                 inp.container_dir = cdir
                 if self.cgroup_parent:
                     inp.cgroup_parent = self.cgroup_parent
-                self._network_setup(row, inp, undo)
+                network_ready = self._network_setup(row, inp, undo)
                 self._namespace_modes(row, inp)
                 if self.volumes is not None:
                     inp.volume_mounts = self.volumes.oci_mounts(row)
@@ -393,8 +393,9 @@ class ContainerService:
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 f.write(jsonio.dumps(spec))
             cfg = row.config
-            answer = self.shim.request(
-                "start",
+            # the monitor creates the container while its network is readied here
+            answer = self.shim.start(
+                network_ready,
                 id=row.id,
                 bundle=bundle,
                 runtime_root=self.runtime_root,
@@ -428,11 +429,12 @@ class ContainerService:
         self.store.save(row)
         self.changed.notify_all()
 
-    def _network_setup(self, row: ContainerRow, inp: Any, undo: Any) -> None:
-        """Network namespace, /etc/hosts, resolv.conf and hostname files."""
+    def _network_setup(self, row: ContainerRow, inp: Any, undo: Any) -> Callable[[], None] | None:
+        """Network namespace, /etc/hosts, resolv.conf and hostname files; returns what
+        is left to do before the container's program runs (see networking.setup)."""
         from berth.engine.containers import networking
 
-        networking.setup(self, row, inp, undo)
+        return networking.setup(self, row, inp, undo)
 
     def _namespace_modes(self, row: ContainerRow, inp: Any) -> None:
         hc = row.host_config

@@ -23,7 +23,11 @@ op             fields -> answer
 =============  ==============================================================
 ``ping``       -> ``pid``, ``version``
 ``start``      ``id bundle runtime_root log_path tty open_stdin stdin_once
-               console_size unmount`` -> ``pid started_at``
+               console_size unmount`` -> ``pid started_at``; with ``hold``
+               the monitor creates the container, then reads one more line
+               before its program runs: ``{"op": "go"}``, or anything else
+               (``{"op": "abort"}``, end of file, 30 s of nothing) to delete
+               it and answer an error (see :meth:`ShimClient.start`)
 ``list``       -> ``containers``: [{``id pid started_at``}]
 ``attach``     ``id stdin stdout stderr`` (waits for a start of that id when
                it is not running yet, up to ``wait`` seconds) -> stream
@@ -49,7 +53,7 @@ from berth import errors, jsonio
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -150,6 +154,38 @@ class ShimClient:
             s.close()
         if answer is None:
             raise errors.Unavailable(f"the container monitor closed the connection during {op}")
+        return raise_for(answer)
+
+    def start(self, ready: Callable[[], None] | None = None, **fields: Any) -> dict[str, Any]:
+        """The ``start`` request. With ``ready``, the monitor creates the container
+        and holds it before its program runs (``"hold": true``) while ``ready()``
+        runs here; then it is told ``go`` -- or ``abort`` when ``ready`` raised: the
+        container is deleted, and what ``ready`` raised is raised."""
+        if ready is None:
+            return self.request("start", **fields)
+        fields["op"] = "start"
+        fields["hold"] = True
+        s = self._connect()
+        try:
+            s.sendall(encode(fields))
+            try:
+                ready()
+            except BaseException:
+                try:
+                    s.sendall(encode({"op": "abort"}))
+                    LineReader(s).line()  # the container is gone once this answer comes
+                except OSError:
+                    pass
+                raise
+            try:
+                s.sendall(encode({"op": "go"}))
+            except OSError:
+                pass  # the monitor answered already (its create failed): read why
+            answer = LineReader(s).line()
+        finally:
+            s.close()
+        if answer is None:
+            raise errors.Unavailable("the container monitor closed the connection during start")
         return raise_for(answer)
 
     def stream(self, op: str, **fields: Any) -> tuple[socket.socket, bytes]:

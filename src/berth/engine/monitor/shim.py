@@ -290,7 +290,7 @@ class Shim:
             conn.sendall(encode({"ok": True, "pid": os.getpid(), "version": PROTOCOL_VERSION}))
             conn.close()
         elif op == "start":
-            answer = self._start(req)
+            answer = self._start(req, conn, rest)
             conn.sendall(encode({"ok": True, **answer}))
             conn.close()
         elif op == "list":
@@ -342,7 +342,7 @@ class Shim:
             raise errors.Conflict(f"container {req.get('id')} is not running")
         return c
 
-    def _start(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _start(self, req: dict[str, Any], conn: socket.socket, rest: bytes) -> dict[str, Any]:
         from berth.kernel.syscalls import SYSCALLS
         from berth.runtime.create import create
         from berth.runtime.lifecycle import delete
@@ -398,6 +398,8 @@ class Shim:
 
                     master = recv_fd(console[0].fileno())
                     c.out_fd = c.in_fd = master
+                if req.get("hold"):
+                    _await_go(conn, rest)
                 chan.send("start")
                 wait_started(chan)
             except BaseException:
@@ -792,6 +794,24 @@ class Shim:
                 if e.errno not in (errno.EINVAL, errno.ENOENT):
                     sys.stderr.write(f"berth-shim: unmount {target}: {e}\n")
         c.unmount = []
+
+
+def _await_go(conn: socket.socket, rest: bytes) -> None:
+    """A held start: berthd readies the container's network while it is created;
+    its program runs on "go" (see berth.engine.monitor.protocol)."""
+    from berth.engine.monitor.protocol import LineReader
+
+    reader = LineReader(conn)
+    reader.buf = rest
+    conn.settimeout(30.0)
+    try:
+        msg = reader.line()
+    except (OSError, errors.BerthError):
+        msg = None
+    finally:
+        conn.settimeout(None)
+    if msg is None or msg.get("op") != "go":
+        raise errors.Unavailable("the engine called the start off")
 
 
 def _write_exit(root: str, cid: str, doc: dict[str, Any]) -> None:

@@ -1,0 +1,92 @@
+"""The monitor's held start: a real monitor process starts a busybox bundle.
+
+berthd asks the monitor to create a container and hold it before its program
+runs, readies the container's network meanwhile, then says "go" -- or
+"abort" when that failed (berth.engine.monitor.protocol).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from berth.engine.monitor.protocol import ShimClient
+from support.fixtures_runtime import RuntimeHandle
+
+
+def _wait(predicate: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _pid_gone(pid: int) -> bool:
+    """The monitor ended (this process is a subreaper: it reaps it when it is its child)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_held_start_runs_on_go_and_is_deleted_on_abort(
+    runtime: RuntimeHandle, tmp_path: Path
+) -> None:
+    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
+    out = tmp_path / "out"
+    out.mkdir()
+    shim = ShimClient(str(root), str(exec_root))
+    shim.ensure()
+    monitor = int((exec_root / "shim.pid").read_text())
+    try:
+
+        def start(cid: str, ready: object) -> dict[str, object]:
+            b = runtime.bundle(["sh", "-c", f"echo ran > /out/{cid}"])
+            b.spec["mounts"].append(
+                {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}
+            )
+            b.write()
+            return shim.start(
+                ready,  # type: ignore[arg-type]
+                id=cid,
+                bundle=str(b.path),
+                runtime_root=str(state),
+                log_path="",
+                unmount=[],
+            )
+
+        def ready() -> None:
+            # (runs while the monitor creates the container) once created, it is
+            # held: its program does not run
+            assert _wait(lambda: (state / "held" / "state.json").exists())
+            time.sleep(0.3)
+            assert not (out / "held").exists()
+
+        answer = start("held", ready)
+        assert isinstance(answer["pid"], int) and answer["pid"] > 0
+        assert _wait(lambda: (out / "held").exists())
+        assert _wait(lambda: (root / "containers" / "held" / "exit.json").exists())
+
+        def fail() -> None:
+            raise RuntimeError("the network could not be readied")
+
+        with pytest.raises(RuntimeError, match="could not be readied"):
+            start("aborted", fail)
+        # deleted before the monitor answered: no state, no process, nothing ran
+        assert not (state / "aborted").exists()
+        assert shim.request("list")["containers"] == []
+        time.sleep(0.2)
+        assert not (out / "aborted").exists()
+    finally:
+        shim.request("shutdown")
+        assert _wait(lambda: _pid_gone(monitor))
