@@ -672,7 +672,10 @@ class ContainerService:
         from berth.engine.containers import networking
 
         networking.release(self, row)
-        self.store.save(row)
+        if not row.host_config.get("AutoRemove"):
+            # (one to be removed is not written: _after_exit deletes its record next,
+            # and a daemon that stops in between finds it exited, and removes it)
+            self.store.save(row)
         self.changed.notify_all()
         trace("engine: exit applied")
 
