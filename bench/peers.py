@@ -1,7 +1,8 @@
 """Engines side by side for benchmarks: berth, podman, dockerd, runc -- each on its own
 temporary directories, started and stopped by PID, the host put back as it was.
 
-Used by bench/run_latency.py and bench/density.py (not a test). The machine's
+Used by bench/run_latency.py, bench/runtime_start.py and bench/density.py (not
+a test). The machine's
 rules are kept: containers only beneath our own cgroup (relative cgroup
 parents), podman gets a containers.conf of ours through CONTAINERS_CONF,
 dockerd a relative --cgroup-parent and --oom-score-adj 0.
@@ -246,6 +247,38 @@ class Berth:
         from berth.engine.teardown import teardown
 
         teardown(self.root, self.exec_root)
+
+
+def berth_spec_bundle(berth: Berth, dest: str) -> str:
+    """A bundle in ``dest`` with the OCI config berth's engine gives its runtime for
+    ``run --network none busybox true``: Docker's defaults (mounts, masked and
+    read-only paths, capabilities, seccomp profile, ...). For runtimes to run the
+    same container as ``berth run`` does (``berth`` started; the container is
+    removed again). The rootfs is a plain busybox directory; /etc/hosts,
+    resolv.conf and hostname are copied in; namespaces are new ones, not paths."""
+    from berth.images.bases import busybox_rootfs
+
+    os.makedirs(dest)
+    cmd = berth.cmd("create", "--network", "none", "busybox", "true")
+    cid = quiet(cmd, env=berth.env).strip()
+    try:
+        quiet(berth.cmd("start", "-a", cid), env=berth.env)
+        cdir = os.path.join(berth.root, "containers", cid)
+        spec = json.loads(Path(cdir, "bundle", "config.json").read_text())
+        for m in spec["mounts"]:
+            source = str(m.get("source") or "")
+            if source.startswith(cdir + "/"):
+                m["source"] = os.path.join(dest, os.path.basename(source))
+                shutil.copyfile(source, m["source"])
+    finally:
+        quiet(berth.cmd("rm", "-f", cid), env=berth.env)
+    busybox_rootfs(os.path.join(dest, "rootfs"))
+    spec["root"] = {"path": os.path.join(dest, "rootfs"), "readonly": False}
+    for ns in spec["linux"]["namespaces"]:
+        ns.pop("path", None)
+    spec.pop("hooks", None)
+    Path(dest, "config.json").write_text(json.dumps(spec))
+    return dest
 
 
 class Podman:

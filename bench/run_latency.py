@@ -7,8 +7,11 @@ Each engine runs on temporary directories of its own (see bench/peers.py),
 with the same busybox image. The runs are interleaved -- one of each engine
 in turn -- so that all see the same machine load; times are wall clock of
 the whole CLI invocation, from this process. Rows: default network and
-``--network none`` for each engine, runc on an equivalent bundle, and the
-interpreter's own start. Prints medians and ratios (berth / peer). The host
+``--network none`` for each engine; runc on two bundles -- ``runc spec``'s
+default config (the reference of the issue's goal), and berth's own config of
+the container (what berth's engine gives its runtime: Docker's mounts, masked
+paths, capabilities and seccomp profile, see peers.berth_spec_bundle) -- and
+the interpreter's own start. Prints medians and ratios (berth / peer). The host
 is put back as it was (links, nft tables, sysctls, cgroups).
 """
 
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman, stop_engines
+from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman, berth_spec_bundle, stop_engines
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -104,20 +107,24 @@ def main() -> None:
                     dk.env,
                 ),
             ]
-        bundle = runc_bundle(base)
+        bundles = {
+            "runc run (bundle)": runc_bundle(base),
+            "runc run (berth's spec)": berth_spec_bundle(berth, os.path.join(base, "same")),
+        }
         env = dict(os.environ)
         for i in range(args.warmup + args.runs):
             order = [*cases]
-            runc_cfg = json.loads(Path(bundle, "config.json").read_text())
-            runc_cfg["linux"]["cgroupsPath"] = f"{CG_PARENT}/runc-{i}"
-            Path(bundle, "config.json").write_text(json.dumps(runc_cfg))
-            order.append(
-                (
-                    "runc run (bundle)",
-                    ["runc", "--root", f"{base}/runc", "run", "-b", bundle, f"r{i}"],
-                    env,
+            for n, (name, bundle) in enumerate(bundles.items()):
+                runc_cfg = json.loads(Path(bundle, "config.json").read_text())
+                runc_cfg["linux"]["cgroupsPath"] = f"{CG_PARENT}/runc-{n}-{i}"
+                Path(bundle, "config.json").write_text(json.dumps(runc_cfg))
+                order.append(
+                    (
+                        name,
+                        ["runc", "--root", f"{base}/runc", "run", "-b", bundle, f"r{n}-{i}"],
+                        env,
+                    )
                 )
-            )
             order.append(("python -S -c pass (floor)", [PY, "-S", "-c", "pass"], env))
             for name, cmd, e in order:
                 ms = timed(cmd, e)
@@ -137,7 +144,12 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rows.items()}
     print()
     b, bn = med["berth run --rm"], med["berth run --rm --network none"]
-    for peer in ("podman run --rm", "docker run --rm", "runc run (bundle)"):
+    for peer in (
+        "podman run --rm",
+        "docker run --rm",
+        "runc run (bundle)",
+        "runc run (berth's spec)",
+    ):
         if peer in med:
             print(f"berth run --rm / {peer}: {b / med[peer]:.2f}")
     for peer in ("podman run --rm --network none", "docker run --rm --network none"):

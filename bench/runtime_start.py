@@ -7,11 +7,19 @@ Builds a busybox bundle (Debian's busybox-static) in a temporary directory,
 then runs ``true`` in a fresh container with each runtime, interleaved (one
 berth, one runc, ...) so that both see the same machine load, and prints
 the medians and their ratio as a Markdown table. Both runtimes get the same
-config: the default spec of ``runc spec`` (pid, net, ipc, uts, mount
-namespaces, a read-only rootfs, 3 capabilities) with a relative cgroups path
-beneath our own cgroup. Also shown: the interpreter's own start (the floor
-under any Python runtime). Times include fork+exec of the runtime binary
-from this process, the same for both.
+configs, each with a relative cgroups path beneath our own cgroup:
+
+- the default spec of ``runc spec`` (pid, net, ipc, uts, mount namespaces, a
+  read-only rootfs, 3 capabilities, no seccomp): the reference of the goal;
+- berth's own config of a ``berth run --network none busybox true`` container
+  (Docker's defaults: its mounts, masked and read-only paths, 14
+  capabilities, the default seccomp profile), taken from a berth engine
+  started for the purpose (see peers.berth_spec_bundle); ``--no-berth-spec``
+  leaves it out.
+
+Also shown: the interpreter's own start (the floor under any Python runtime).
+Times include fork+exec of the runtime binary from this process, the same for
+both.
 """
 
 from __future__ import annotations
@@ -47,6 +55,23 @@ def make_bundle(base: Path) -> Path:
     return bundle
 
 
+def berth_spec(base: Path) -> Path:
+    """The bundle of berth's own config (an engine runs for a moment to make it)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from peers import Berth, HostGuard, berth_spec_bundle
+
+    guard = HostGuard()
+    engine = Berth(str(base / "engine"))
+    os.makedirs(engine.base)
+    try:
+        engine.start()
+        return Path(berth_spec_bundle(engine, str(base / "same")))
+    finally:
+        engine.stop()
+        guard.restore()
+        shutil.rmtree(engine.base, ignore_errors=True)
+
+
 def set_cgroup(bundle: Path, path: str) -> None:
     spec = json.loads((bundle / "config.json").read_text())
     spec["linux"]["cgroupsPath"] = path
@@ -73,6 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--no-berth-spec", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -81,32 +107,41 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="berth-bench-rt-"))
     parent = "berth-bench-rt"
-    results: dict[str, list[float]] = {"berth": [], "runc": [], "python": [], "python -S": []}
+    results: dict[str, list[float]] = {}
     try:
-        bundle = make_bundle(base)
+        bundles = {"": make_bundle(base)}
+        if not args.no_berth_spec:
+            bundles[" (berth's spec)"] = berth_spec(base)
         for i in range(args.warmup + args.runs):
-            for name in ("berth", "runc"):
-                cid = f"{name}-{i}"
-                set_cgroup(bundle, f"{parent}/{cid}")
-                exe = BERTH if name == "berth" else "runc"
-                cmd = [exe, "--root", str(base / f"{name}-state"), "run", "-b", str(bundle), cid]
-                ms = timed(cmd)
-                if i >= args.warmup:
-                    results[name].append(ms)
+            for kind, bundle in bundles.items():
+                for name in ("berth", "runc"):
+                    cid = f"{name}-{len(kind)}-{i}"
+                    set_cgroup(bundle, f"{parent}/{cid}")
+                    exe = BERTH if name == "berth" else "runc"
+                    state = str(base / f"{name}-state")
+                    ms = timed([exe, "--root", state, "run", "-b", str(bundle), cid])
+                    if i >= args.warmup:
+                        results.setdefault(name + kind, []).append(ms)
             if i >= args.warmup and i % 2 == 0:
-                results["python"].append(timed([PY, "-c", "pass"]))
-                results["python -S"].append(timed([PY, "-S", "-c", "pass"]))
+                results.setdefault("python", []).append(timed([PY, "-c", "pass"]))
+                results.setdefault("python -S", []).append(timed([PY, "-S", "-c", "pass"]))
     finally:
         shutil.rmtree(base, ignore_errors=True)
         _cleanup_cgroups(parent)
     print("| runtime | median ms | min | max | mean ± sd | runs |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(row("berth-runtime run (true)", results["berth"]))
-    print(row("runc run (true)", results["runc"]))
+    for kind in bundles:
+        print(row(f"berth-runtime run (true){kind}", results["berth" + kind]))
+        print(row(f"runc run (true){kind}", results["runc" + kind]))
     print(row("venv python -c pass (floor)", results["python"]))
     print(row("venv python -S -c pass (floor)", results["python -S"]))
-    ratio = statistics.median(results["berth"]) / statistics.median(results["runc"])
-    print(f"\nmedian ratio berth-runtime / runc = {ratio:.2f} (goal <= 1.0)")
+    print()
+    for kind in bundles:
+        ratio = statistics.median(results["berth" + kind]) / statistics.median(
+            results["runc" + kind]
+        )
+        goal = " (goal <= 1.0)" if not kind else ""
+        print(f"median ratio berth-runtime / runc{kind} = {ratio:.2f}{goal}")
 
 
 def _cleanup_cgroups(parent: str) -> None:
