@@ -116,6 +116,8 @@ class NetworkManager(NetworkObjects, NetworkViews):
         self._lock = threading.RLock()
         self._names: dict[str, dict[str, list[str]]] | None = None  # network id -> name -> ips
         self._nets_of: dict[str, list[str]] = {}  # container id -> its user network ids
+        # container id -> its netns, open, while a deferred setup's finish has not run
+        self._unfinished: dict[str, Inside] = {}
 
     # -- daemon lifecycle -----------------------------------------------------
     def start(self, live: set[str] | None = None) -> None:
@@ -292,6 +294,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
             rules = self._reserve_ports(req, address, undo) if req.ports else []
 
             def finish() -> None:
+                self._unfinished.pop(req.container_id, None)
                 try:
                     plug()
                     if rules:
@@ -318,6 +321,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
             settings=self._settings(req.container_id, net["name"]),
         )
         if defer:
+            self._unfinished[req.container_id] = inside  # (closed by release, if need be)
             sb.finish = finish
         return sb
 
@@ -578,6 +582,9 @@ class NetworkManager(NetworkObjects, NetworkViews):
         the veths go with the netns, asynchronously (:meth:`settle` waits).
         """
         with self._lock:
+            unfinished = self._unfinished.pop(container_id, None)
+            if unfinished is not None:  # a deferred setup whose finish never ran
+                unfinished.close()
             sb = self.db.query_one("SELECT * FROM sandboxes WHERE container_id = ?", container_id)
             if self.dns is not None:
                 self.dns.remove(container_id)

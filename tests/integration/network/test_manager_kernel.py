@@ -241,6 +241,12 @@ def test_a_deferred_setup_leaves_the_kernel_side_to_finish(network_manager: Any)
     assert not os.path.exists(nm.netns_path(B))
     for table in ("sandboxes", "endpoints", "ports"):
         assert nm.db.query(f"SELECT * FROM {table}") == []
+    # a start that fails before its finish runs: release closes the namespace it kept open
+    sb = nm.setup(SandboxRequest(B), defer=True)
+    kept = nm._unfinished[B]
+    nm.release(B)
+    assert kept.nl._sock.fileno() == -1 and B not in nm._unfinished
+    assert not os.path.exists(nm.netns_path(B))
     # and without defer (or on --network none) there is nothing left to finish
     assert nm.setup(SandboxRequest(C)).finish is None
     assert nm.setup(SandboxRequest(A, network="none"), defer=True).finish is None
