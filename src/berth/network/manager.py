@@ -376,32 +376,6 @@ class NetworkManager(NetworkObjects, NetworkViews):
         self.db.execute("DELETE FROM sandboxes WHERE container_id = ?", container_id)
         self._names = None
 
-    def _attach(
-        self,
-        req_or_id: SandboxRequest | str,
-        net: Any,
-        inside: Inside,
-        ifname: str,
-        *,
-        default_route: bool,
-        aliases: tuple[str, ...] = (),
-        ip: str | None = None,
-        mac: str | None = None,
-    ) -> str:
-        """Allocate an address on ``net`` and plug a veth into the container."""
-        address, plug = self._allocate(
-            req_or_id,
-            net,
-            inside,
-            ifname,
-            default_route=default_route,
-            aliases=aliases,
-            ip=ip,
-            mac=mac,
-        )
-        plug()
-        return address
-
     def _allocate(
         self,
         req_or_id: SandboxRequest | str,
@@ -669,7 +643,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
             want_dns = self._embedded_dns and not net["is_default"] and not sb["dns"]
             inside = self.host.open_netns(sb["netns"], dns=want_dns)
             try:
-                self._attach(
+                _, plug = self._allocate(
                     container_id,
                     net,
                     inside,
@@ -678,6 +652,7 @@ class NetworkManager(NetworkObjects, NetworkViews):
                     aliases=tuple(aliases),
                     ip=ip,
                 )
+                plug()
                 if want_dns:
                     self.db.execute(
                         "UPDATE sandboxes SET dns = 1 WHERE container_id = ?", container_id
