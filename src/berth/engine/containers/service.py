@@ -360,11 +360,14 @@ class ContainerService:
             volatile = bool(row.host_config.get("AutoRemove"))
             ops = self.images.store.rootfs_mounts(row.image_id, cdir, rootfs, volatile=volatile)
             mounted: list[str] = []
+            etc_files = self.network is not None  # (see networking.setup)
 
             def mount_rootfs() -> None:
                 for op in ops:
                     fsmount.apply(op, SYSCALLS)
                     mounted.append(op.target)
+                if etc_files:
+                    _etc_mountpoints(rootfs)
 
             # the rootfs is mounted while the network is set up: both mostly wait on
             # the kernel (~0.6 ms and ~2.5 ms of a start)
@@ -995,6 +998,25 @@ def _listdir(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except FileNotFoundError:
         return []
+
+
+def _etc_mountpoints(rootfs: str) -> None:
+    """Make the files that /etc/hosts, resolv.conf and hostname are bind-mounted onto,
+    in the container's rootfs, while its network is set up. Left to the container's
+    init, making them (and the overlay's copy-up of /etc) took ~0.5 ms of the start.
+    They are made as the runtime makes them, inside the root (symlinks resolved in
+    it); on an error the init makes them, or says why it cannot."""
+    from berth.kernel.syscalls import SYSCALLS
+    from berth.runtime.paths import ensure_in_root
+
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path in ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname"):
+            os.close(ensure_in_root(SYSCALLS, rootfd, path, kind="file"))
+    except (BerthError, OSError):
+        pass
+    finally:
+        os.close(rootfd)
 
 
 class _Background:
