@@ -182,8 +182,17 @@ class Berth:
 
     name = "berth"
 
-    def __init__(self, base: str, network: bool = True, debug: bool = False) -> None:
+    def __init__(
+        self,
+        base: str,
+        network: bool = True,
+        debug: bool = False,
+        *,
+        berthd: str = BERTHD,
+        berth: str = BERTH,
+    ) -> None:
         self.base = base
+        self.berthd, self.berth = berthd, berth  # the commands (another tree's: bench/ab.py)
         self.root = os.path.join(base, "root")
         self.exec_root = os.path.join(base, "run")
         self.sock = os.path.join(self.exec_root, "berth.sock")
@@ -211,7 +220,7 @@ class Berth:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [
-                    BERTHD,
+                    self.berthd,
                     "--data-root",
                     self.root,
                     "--exec-root",
@@ -227,10 +236,10 @@ class Berth:
         wait_socket(self.sock)
 
     def cmd(self, *args: str) -> list[str]:
-        return [BERTH, *args]
+        return [self.berth, *args]
 
     def run_cmd(self, *args: str) -> list[str]:
-        return [BERTH, "run", *args]
+        return [self.berth, "run", *args]
 
     def daemon_pids(self) -> list[int]:
         pids = [self.proc.pid] if self.proc else []
