@@ -30,11 +30,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import BERTH, BERTHD, CG_PARENT, PY, ROOT, Berth, HostGuard, remove_cgroup_parent
+from peers import (
+    BERTH,
+    BERTHD,
+    CG_PARENT,
+    PY,
+    ROOT,
+    Berth,
+    HostGuard,
+    remove_cgroup_parent,
+    timed,
+)
 
 RUNTIME = str(ROOT / ".venv" / "bin" / "berth-runtime")
 
@@ -61,15 +70,6 @@ def snapshot(rev: str, dest: Path) -> dict[str, str]:
         path.chmod(0o755)
         out[name] = str(path)
     return out
-
-
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True)
-    ms = (time.perf_counter() - t0) * 1000
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-400:]}")
-    return ms
 
 
 def report(title: str, a: list[float], b: list[float]) -> None:

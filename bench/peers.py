@@ -44,6 +44,16 @@ def quiet(cmd: list[str], env: dict[str, str] | None = None, check: bool = True)
     return r.stdout
 
 
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall-clock ms of one run of ``cmd`` from here (stdin /dev/null); exits on failure."""
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-400:]}")
+    return ms
+
+
 def busybox_archive() -> str:
     """The busybox image as a docker-archive tar (made once, cached in .cache/mkimage)."""
     from berth.images import mkimage

@@ -25,20 +25,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import CG_PARENT, PY, Berth, Docker, HostGuard, Podman, berth_spec_bundle, stop_engines
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True)
-    ms = (time.perf_counter() - t0) * 1000
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-400:]}")
-    return ms
+from peers import (
+    CG_PARENT,
+    PY,
+    Berth,
+    Docker,
+    HostGuard,
+    Podman,
+    berth_spec_bundle,
+    stop_engines,
+    timed,
+)
 
 
 def runc_bundle(base: str) -> str:

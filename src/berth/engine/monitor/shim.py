@@ -39,7 +39,13 @@ import time
 
 from berth import errors, jsonio
 from berth.engine.monitor import logfile
-from berth.engine.monitor.protocol import PID_NAME, PROTOCOL_VERSION, SOCKET_NAME, encode
+from berth.engine.monitor.protocol import (
+    PID_NAME,
+    PROTOCOL_VERSION,
+    SOCKET_NAME,
+    LineReader,
+    encode,
+)
 from berth.runtime.trace import trace
 
 TYPE_CHECKING = False
@@ -799,8 +805,6 @@ class Shim:
 def _await_go(conn: socket.socket, rest: bytes) -> None:
     """A held start: berthd readies the container's network while it is created;
     its program runs on "go" (see berth.engine.monitor.protocol)."""
-    from berth.engine.monitor.protocol import LineReader
-
     reader = LineReader(conn)
     reader.buf = rest
     conn.settimeout(30.0)
