@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +202,42 @@ def test_main_builds_one_named_cache(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert modcache.main(["no-such-cache"]) == 2
     assert "usage" in capsys.readouterr().err
     assert modcache.default_path("cli").endswith(f"cli.{sys.implementation.cache_tag}.modcache")
+
+
+def test_extension_modules_are_found_by_their_recorded_path(pkg: Path) -> None:
+    import _json
+
+    so = str(_json.__spec__.origin)
+    assert so.endswith(".so")
+    target = modcache.build([], str(pkg / "ext.modcache"), modcache.loaded_extensions())
+    # a fresh interpreter imports _json from the recorded file, without the path
+    # finder listing the sys.path directories (lib-dynload's finder is never made)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(modcache.__file__).parents[2])!r})\n"
+        "from berth.runtime import modcache\n"
+        f"assert modcache.install({target!r})\n"
+        "import _json\n"
+        "print(type(_json.__spec__.loader).__name__, _json.__file__)\n"
+        "print(sorted(p for p in sys.path_importer_cache if 'lib-dynload' in p))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [f"ExtensionFileLoader {so}", "[]"]
+
+
+def test_a_changed_extension_module_is_imported_the_usual_way(pkg: Path) -> None:
+    import _json
+
+    so = str(_json.__spec__.origin)
+    st = os.stat(so)
+    finder = modcache._Finder("x", -1, 0, {}, {"_json": (so, st.st_mtime_ns, st.st_size)})
+    spec = finder.find_spec("_json")
+    assert spec is not None and spec.origin == so and spec.has_location
+    assert type(spec.loader).__name__ == "ExtensionFileLoader"
+    finder.extensions["_json"] = (so, st.st_mtime_ns + 1, st.st_size)
+    assert finder.find_spec("_json") is None
+    finder.extensions["_json"] = (so + ".gone", st.st_mtime_ns, st.st_size)
+    assert finder.find_spec("_json") is None
+    assert finder.find_spec("not_known") is None
