@@ -243,13 +243,16 @@ class Cgroup:
         return v2.ignored(resources) if self.layout.mode == "v2" else v1.ignored(resources)
 
     # -- lifecycle -------------------------------------------------------------------
-    def create(self) -> None:
+    def create(self, kind: int | None = None) -> None:
         """Make the directory in every hierarchy (and missing parents); idempotent.
 
         v1 cpuset directories get their parent's CPUs and memory nodes (the
         kernel refuses processes otherwise). On v2 the basic controllers
         (cpu, io, memory, pids, where offered) are enabled for the new cgroup.
-        A failure half-way removes what this call made.
+        A failure half-way removes what this call made. ``kind`` 1 or 2: only
+        the v1 hierarchies, or only the cgroup2 one (a start makes the latter
+        before it forks the container's process, which is born in it, and the
+        v1 ones meanwhile).
         """
         made: list[str] = []
         cpuset: dict[str, str] = {}  # what the last cpuset directory made was given
@@ -268,7 +271,7 @@ class Cgroup:
         try:
             for h, p in zip(self.layout.hierarchies, self.cgroup_paths, strict=True):
                 chain = _chain(h, p)
-                if not chain:
+                if not chain or (kind is not None and h.kind != kind):
                     continue
                 if not parents_missing:
                     try:
@@ -280,7 +283,7 @@ class Cgroup:
                         parents_missing = True
                 for d in chain:
                     make(h, d)
-            if self.layout.mode == "v2":
+            if self.layout.mode == "v2" and kind in (None, 2):
                 unified = self.layout.unified
                 assert unified is not None
                 self._enable(tuple(c for c in V2_BASIC if c in unified.controllers))

@@ -230,14 +230,6 @@ def create(
             cfg.fifo = fifo_path(state_dir)
             os.mkfifo(cfg.fifo, 0o622)
         trace("create: planned")
-        cg.create()
-        stack.callback(cg.destroy)
-        stack.callback(cg.kill, 9)
-        cfg.wait_limits = True
-
-        trace("create: cgroup made")
-        parent, child = Channel.pair()
-        stack.callback(parent.close)
         # Fast path: one clone3 makes the init in its namespaces and cgroup2 directory.
         # A user or time namespace, or joining a pid/time one, needs stage 1 to
         # unshare/setns and fork the init (see berth.runtime.init).
@@ -245,6 +237,19 @@ def create(
             t in ("pid", "time", "user") for t, _ in cfg.join
         ):
             cfg.cloned = cfg.new_flags & ~c.CLONE_NEWCGROUP
+        # There, without a cgroup namespace (whose root is the cgroup of the process
+        # that makes it), the v1 directories are made after the fork, while the init
+        # starts and mounts; it joins them when told "cgroup" (before its cgroup
+        # mounts and device nodes). Otherwise stage 1 joins them first thing.
+        cfg.join_late = bool(cfg.cloned) and not cfg.needs_fork and not cgroupns
+        cg.create(kind=2 if cfg.join_late else None)
+        stack.callback(cg.destroy)
+        stack.callback(cg.kill, 9)
+        cfg.wait_limits = True
+
+        trace("create: cgroup made")
+        parent, child = Channel.pair()
+        stack.callback(parent.close)
         cfg.process.trampoline = trampoline_fd
         pid, cfg.in_unified = fork_in(k, cfg.cgroup, cfg.cloned)
         if pid == 0:  # stage 1: never returns
@@ -256,6 +261,12 @@ def create(
         # The limits are written while stage 1 and the init start (its first steps
         # are joining the cgroup and mounting); the init waits for "limits" before
         # it makes or opens a device node. The state is made meanwhile too.
+        if cfg.join_late:
+            cg.create(kind=1)
+            try:
+                parent.send("cgroup")
+            except OSError:
+                pass  # stage 1 is gone: its error (or end-of-file) is read below
         cg.apply(with_default_devices(spec))
         try:
             parent.send("limits")

@@ -43,6 +43,7 @@ class InitConfig:
         "hostname",
         "in_unified",
         "join",
+        "join_late",
         "mode",
         "new_flags",
         "process",
@@ -80,6 +81,10 @@ class InitConfig:
         self.stdio: tuple[int, int, int] | None = None  # fds to become 0, 1, 2
         self.cloned = 0  # CLONE_NEW* the runtime's clone3 already gave stage 1
         self.wait_limits = False  # the runtime writes the cgroup limits after the fork
+        # the runtime makes the v1 cgroup directories after the fork: the init joins
+        # them when it is told "cgroup", before it mounts /sys/fs/cgroup or makes
+        # device nodes (see berth.runtime.create)
+        self.join_late = False
 
     @property
     def new_user(self) -> bool:
@@ -131,11 +136,11 @@ def stage1(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
             for target, fd in enumerate(cfg.stdio):
                 if fd != target:
                     os.dup2(fd, target)
-        if cfg.cgroup is not None:
+        if cfg.cgroup is not None and not cfg.join_late:
             from berth.runtime.cgjoin import join_self
 
             join_self(cfg.cgroup, skip_unified=cfg.in_unified)
-        trace("stage1: in cgroup")
+            trace("stage1: in cgroup")
         _join(k, cfg.join)
         if cfg.new_user:
             k.unshare(c.CLONE_NEWUSER)
@@ -200,11 +205,21 @@ def _init(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
     peer = None
 
     def limits() -> None:  # no device node is made, nor opened, before they hold
+        join()
         if cfg.wait_limits:
             chan.wait_limits()
 
+    def join() -> None:  # (see InitConfig.join_late)
+        if cfg.join_late:
+            from berth.runtime.cgjoin import join_self
+
+            cfg.join_late = False
+            chan.expect("cgroup")
+            join_self(cfg.cgroup, skip_unified=cfg.in_unified)
+            trace("init: in cgroup")
+
     if cfg.setup_rootfs and plan is not None:
-        rootfs.prepare(k, plan, before_devices=limits)
+        rootfs.prepare(k, plan, before_devices=limits, before_cgroup=join)
     limits()
     trace("init: mounted")
     if proc.terminal:

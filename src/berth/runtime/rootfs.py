@@ -136,6 +136,7 @@ DEV_SYMLINKS = (
 
 class RootfsPlan:
     __slots__ = (
+        "cgroup_at",
         "devices",
         "masked_paths",
         "mounts",
@@ -154,6 +155,7 @@ class RootfsPlan:
         self.root_propagation = c.MS_SLAVE | c.MS_REC
         self.propagation = 0  # applied to / at the end when the spec asks
         self.mounts: list[ContainerMount] = []
+        self.cgroup_at = -1  # index in mounts of the first one of the container's cgroup
         self.devices: list[DeviceNode] = []
         self.symlinks: list[tuple[str, str]] = []
         self.readonly = False
@@ -193,6 +195,8 @@ def plan(
         opts = mountopts.parse(m.options)
         dest = os.path.normpath(m.destination)
         if m.type == "cgroup" or m.type == "cgroup2":
+            if cgroup_mounts and p.cgroup_at < 0:
+                p.cgroup_at = len(p.mounts)
             for op in cgroup_mounts or ():
                 p.mounts.append(
                     ContainerMount(
@@ -269,21 +273,32 @@ def plan(
 # -- applying the plan (in the container's init, in its own mount namespace) ------------------
 
 
-def prepare(k: Syscalls, p: RootfsPlan, before_devices: Callable[[], None] | None = None) -> None:
-    """Steps 1-4: everything up to pivot_root (``before_devices`` is called between
-    the mounts and the device nodes)."""
+def prepare(
+    k: Syscalls,
+    p: RootfsPlan,
+    before_devices: Callable[[], None] | None = None,
+    before_cgroup: Callable[[], None] | None = None,
+) -> None:
+    """Steps 1-4: everything up to pivot_root. ``before_cgroup`` is called before the
+    mounts of the container's cgroup (/sys/fs/cgroup), ``before_devices`` between the
+    mounts and the device nodes (after ``before_cgroup``, if no such mount came)."""
     k.mount(None, "/", None, p.root_propagation)
     _make_parent_private(k, p.rootfs)
     k.mount(p.rootfs, p.rootfs, None, c.MS_BIND | c.MS_REC)
     rootfd = os.open(p.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for m in p.mounts:
+        for i, m in enumerate(p.mounts):
+            if i == p.cgroup_at and before_cgroup is not None:
+                before_cgroup()
+                before_cgroup = None
             try:
                 _mount_one(k, rootfd, m)
             except KernelError as e:
                 raise ContainerStartError(
                     f"mounting {m.source or m.fstype} at {m.dest} in the container: {e}"
                 ) from None
+        if before_cgroup is not None:
+            before_cgroup()
         if before_devices is not None:
             before_devices()
         _devices(k, rootfd, p)

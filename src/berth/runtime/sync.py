@@ -25,7 +25,11 @@ Message flow of ``create`` (runtime <-> stage 1 / init)::
 
 ``limits`` says that the cgroup's limits are written: the runtime writes them
 while stage 1 and the init start, and the init waits for it before it makes
-device nodes or opens a device (the devices controller must be in force).
+device nodes or opens a device (the devices controller must be in force),
+or mounts the container's cgroup at /sys/fs/cgroup. On the fast path (one
+clone3, no cgroup namespace) the runtime makes the v1 cgroup directories
+after the fork as well and says ``cgroup`` (before ``limits``); the init
+joins them then, before it mounts /sys/fs/cgroup or makes device nodes.
 It may arrive before any other message the other side expects: ``expect``
 notes it (``limits_ready``) and reads on.
 """

@@ -45,3 +45,52 @@ def test_memory_limit_oom_kills(runtime: RuntimeHandle) -> None:
     )
     assert "survived" not in r.stdout
     assert r.returncode == 137
+
+
+def _without_cgroupns(runtime: RuntimeHandle) -> list[dict[str, str]]:
+    from berth.runtime.defaults import default_spec
+
+    return [ns for ns in default_spec()["linux"]["namespaces"] if ns["type"] != "cgroup"]
+
+
+def test_without_a_cgroup_namespace_the_init_joins_its_cgroup_before_it_uses_it(
+    runtime: RuntimeHandle,
+) -> None:
+    # The fast path (runc spec's namespaces: no cgroup one): the v1 directories are made
+    # while the init starts, and it joins them before its cgroup mounts and device nodes.
+    b = runtime.bundle(
+        [
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max;"
+            " mknod /dev/blk b 7 0 && head -c1 /dev/blk; echo status=$?",
+        ],
+        linux={"namespaces": _without_cgroupns(runtime), "resources": {"pids": {"limit": 42}}},
+    )
+    r = runtime.run("run", "--bundle", str(b.path), b.path.name)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    hierarchies = [ln for ln in lines if ln.count(":") >= 2]
+    assert len(hierarchies) >= 9  # the v1 ones and cgroup2
+    for ln in hierarchies:
+        assert ln.endswith(f"/berth-test/{b.path.name}"), ln
+    assert "42" in lines
+    assert lines[-1] == "status=1"  # the devices controller held: reading it is refused
+    assert "Operation not permitted" in r.stderr
+
+
+def test_a_created_container_without_a_cgroup_namespace_is_in_its_cgroup(
+    runtime: RuntimeHandle,
+) -> None:
+    import json
+
+    b = runtime.bundle(["true"], linux={"namespaces": _without_cgroupns(runtime)})
+    r = runtime.run("create", "--bundle", str(b.path), b.path.name)
+    assert r.returncode == 0, r.stderr
+    state = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    with open(f"/proc/{state['pid']}/cgroup") as f:
+        lines = f.read().splitlines()
+    assert len(lines) >= 9
+    for ln in lines:
+        assert ln.endswith(f"/berth-test/{b.path.name}"), ln
+    assert runtime.run("delete", "--force", b.path.name).returncode == 0
