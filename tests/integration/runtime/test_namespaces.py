@@ -123,3 +123,19 @@ def test_pid_namespace_join_runs_beside_the_other(runtime: RuntimeHandle) -> Non
     assert "    1 sleep" in r.stdout
     runtime.run("delete", "-f", first.path.name, check=True)
     time.sleep(0)
+
+
+def test_each_container_gets_a_new_network_namespace(runtime: RuntimeHandle) -> None:
+    # (made by a thread of the runtime while it plans the container, then joined)
+    import json
+
+    first = runtime.bundle(["sleep", "60"])
+    runtime.run("run", "-d", "--bundle", str(first.path), first.path.name, check=True)
+    pid = json.loads(runtime.run("state", first.path.name, check=True).stdout)["pid"]
+    r = runtime.container(["sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net"])
+    assert r.returncode == 0, r.stderr
+    ns, *links = r.stdout.split()
+    assert links == ["lo"]
+    assert ns not in (os.readlink(f"/proc/{pid}/ns/net"), os.readlink("/proc/self/ns/net"))
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    runtime.run("delete", "-f", first.path.name, check=True)
