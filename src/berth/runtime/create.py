@@ -206,6 +206,7 @@ def create(
     stdio: tuple[int, int, int] | None = None,
     loaded: tuple[Spec, dict[str, Any]] | None = None,
     trampoline_fd: int | None = None,
+    wait_start: bool = True,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
     the caller sends ``start`` on it and reads end-of-file once the program runs.
@@ -213,7 +214,9 @@ def create(
     (default: this process's own). ``loaded`` is what :func:`load_bundle` returned
     for this bundle, when the caller has read it already. ``trampoline_fd``: a
     memfd of :func:`berth.runtime.trampoline.sealed_fd` that the caller keeps for
-    all its containers (else the init makes one before its exec)."""
+    all its containers (else the init makes one before its exec). ``wait_start``
+    False (``run`` mode): the init does not wait for ``start`` but runs the
+    program as soon as it has said ``created``."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
     spec, doc = loaded if loaded is not None else load_bundle(bundle)
@@ -254,6 +257,7 @@ def create(
 
         cfg = InitConfig()
         cfg.mode = mode
+        cfg.wait_start = wait_start
         cfg.rootfs = rootfs
         cfg.join = [(t, p) for t, p in joined if p]
         for t in new_types:

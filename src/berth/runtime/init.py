@@ -55,6 +55,7 @@ class InitConfig:
         "time_offsets",
         "wait_hooks",
         "wait_limits",
+        "wait_start",
     )
 
     def __init__(self) -> None:
@@ -81,6 +82,7 @@ class InitConfig:
         self.stdio: tuple[int, int, int] | None = None  # fds to become 0, 1, 2
         self.cloned = 0  # CLONE_NEW* the runtime's clone3 already gave stage 1
         self.wait_limits = False  # the runtime writes the cgroup limits after the fork
+        self.wait_start = True  # "run" mode: wait for "start" after "created"
         # the runtime makes the v1 cgroup directories after the fork: the init joins
         # them when it is told "cgroup", before it mounts /sys/fs/cgroup or makes
         # device nodes (see berth.runtime.create)
@@ -265,7 +267,7 @@ def _init(k: Syscalls, cfg: InitConfig, chan: Channel) -> None:
     chan.send("created")
     if fifo_fd is not None:
         _wait_fifo(fifo_fd)
-    elif cfg.mode == "run":
+    elif cfg.mode == "run" and cfg.wait_start:
         chan.expect("start")
     trace("init: started")
     if cfg.hooks_start_container:

@@ -196,6 +196,8 @@ def run(
                 "cannot allocate a terminal when detaching without --console-socket"
             )
         console = _Console()
+    # Without a terminal to hand over first, the init runs the program right after
+    # "created" (one round trip less); the state is published meanwhile.
     state, chan = create(
         store,
         container_id,
@@ -207,12 +209,13 @@ def run(
         console_sock_fd=console.theirs.fileno() if console else None,
         pid_file=pid_file,
         preserve_fds=preserve_fds,
+        wait_start=console is not None,
     )
     assert chan is not None
     try:
         if console is not None:
             console.receive()
-        chan.send("start")
+            chan.send("start")
         # (loaded while the program is exec'd: this process only waits meanwhile)
         from berth.runtime.lifecycle import delete
 
