@@ -102,61 +102,71 @@ def with_default_devices(spec: Spec) -> Any:
     return res.replace(devices=tuple(rules))
 
 
-class _EarlyNetns:
-    """A new network namespace made by a thread while the runtime plans the container.
+class _Alongside:
+    """What a thread makes for the container while the runtime plans it.
 
-    Making one costs the kernel ~1 ms, the largest part of the clone that starts
-    the container: a thread that unshares its own network namespace does it
-    alongside (the call runs without the interpreter lock), and stage 1 joins it
-    by the descriptor this keeps. Not for a container with its own user
-    namespace, which must own its network namespace.
+    - A new network namespace: making one costs the kernel ~1 ms, the largest
+      part of the clone that starts the container. The thread unshares its own
+      network namespace (the call runs without the interpreter lock) and stage 1
+      joins it by the descriptor kept here. Not for a container with its own user
+      namespace, which must own its network namespace.
+    - The sealed trampoline memfd the init execs the program through
+      (berth.runtime.trampoline), when the caller keeps none: ~0.4 ms the init
+      would spend just before its exec.
 
     The thread then waits, parked, until :meth:`close` (after the clone): a
     thread that is ending may hold libc's locks (freeing its stack), and the raw
     clone3 would hand them, held, to the child.
     """
 
-    __slots__ = ("_end", "_made", "error", "fd")
+    __slots__ = ("_end", "_made", "error", "netns_fd", "trampoline_fd")
 
-    def __init__(self, k: Syscalls) -> None:
+    def __init__(self, k: Syscalls, netns: bool, trampoline: bool) -> None:
         import _thread
 
-        self.fd = -1
+        self.netns_fd = -1
+        self.trampoline_fd: int | None = None
         self.error: BaseException | None = None
         self._made = _thread.allocate_lock()
         self._made.acquire()
         self._end: Any = _thread.allocate_lock()
         self._end.acquire()
-        _thread.start_new_thread(self._make, (k, self._made, self._end))
+        _thread.start_new_thread(self._make, (k, netns, trampoline, self._made, self._end))
 
-    def _make(self, k: Syscalls, made: Any, end: Any) -> None:
+    def _make(self, k: Syscalls, netns: bool, trampoline: bool, made: Any, end: Any) -> None:
         try:
-            k.unshare(c.CLONE_NEWNET)  # this thread's own namespace only
-            self.fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if netns:
+                k.unshare(c.CLONE_NEWNET)  # this thread's own namespace only
+                self.netns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if trampoline:
+                from berth.runtime.trampoline import sealed_fd
+
+                self.trampoline_fd = sealed_fd()
         except BaseException as e:
             self.error = e
         finally:
             made.release()
             end.acquire()
 
-    def wait(self) -> int:
-        """The namespace's descriptor; raises what the thread hit."""
+    def wait(self) -> None:
+        """Return once the thread has made them; raise what it hit."""
         with self._made:
             pass
         if self.error is not None:
             raise self.error
-        return self.fd
 
     def close(self) -> None:
-        """Let the thread end; close the descriptor (stage 1 has its own by now)."""
+        """Let the thread end; close the descriptors (stage 1 has its own by now)."""
         if self._end is not None:
             with self._made:
                 pass
             self._end.release()
             self._end = None
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        for fd in (self.netns_fd, self.trampoline_fd):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self.netns_fd = -1
+        self.trampoline_fd = None
 
 
 def _write_id_maps(pid: int, spec: Spec) -> None:
@@ -236,10 +246,11 @@ def create(
         )
 
     with Cleanup() as stack:
-        netns = None
-        if "network" in new_types and "user" not in new_types:
-            netns = _EarlyNetns(k)
-            stack.callback(netns.close)
+        new_netns = "network" in new_types and "user" not in new_types
+        alongside = None
+        if new_netns or trampoline_fd is None:
+            alongside = _Alongside(k, new_netns, trampoline_fd is None)
+            stack.callback(alongside.close)
         state_dir = store.create_dir(container_id)
         stack.callback(store.remove_dir, state_dir)
         from berth.cgroups import open_cgroup
@@ -262,7 +273,7 @@ def create(
         cfg.join = [(t, p) for t, p in joined if p]
         for t in new_types:
             cfg.new_flags |= c.NAMESPACES[t][0]
-        if netns is not None:  # (joined by stage 1: see _EarlyNetns)
+        if new_netns:  # (made alongside, joined by stage 1: see _Alongside)
             cfg.new_flags &= ~c.CLONE_NEWNET
         cfg.time_offsets = _time_offsets(spec)
         cfg.setup_rootfs = "mount" in new_types
@@ -318,15 +329,19 @@ def create(
         parent, child = Channel.pair()
         stack.callback(parent.close)
         cfg.process.trampoline = trampoline_fd
-        if netns is not None:
-            cfg.join.append(("network", f"/proc/self/fd/{netns.wait()}"))
+        if alongside is not None:
+            alongside.wait()
+            if new_netns:
+                cfg.join.append(("network", f"/proc/self/fd/{alongside.netns_fd}"))
+            if trampoline_fd is None:
+                cfg.process.trampoline = alongside.trampoline_fd
         pid, cfg.in_unified = fork_in(k, cfg.cgroup, cfg.cloned)
         if pid == 0:  # stage 1: never returns
             parent.close()
             stage1(k, cfg, child)
         child.close()
-        if netns is not None:
-            netns.close()
+        if alongside is not None:
+            alongside.close()
         stack.callback(_kill_and_reap, pid)
         trace("create: forked")
         # The limits are written while stage 1 and the init start (its first steps

@@ -17,8 +17,8 @@ one extra execve of a static 71-byte program (~0.2 ms).
 The engine's monitor makes one memfd (:func:`sealed_fd`) and keeps it for all
 the processes it starts (it is sealed: it cannot change); they get it in
 their process plan, and inherit it at the fork. ``berth-runtime`` starts one
-container: its init makes the memfd just before the exec (made before the
-fork instead, it took as long).
+container: a thread makes its memfd while the runtime plans the container
+(berth.runtime.create), and the init inherits it at the fork.
 
 The program (x86_64; other machines exec directly, dumpable=0 still guards
 the init while it waits)::
