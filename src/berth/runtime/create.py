@@ -224,7 +224,7 @@ def create(
     (default: this process's own). ``loaded`` is what :func:`load_bundle` returned
     for this bundle, when the caller has read it already. ``trampoline_fd``: a
     memfd of :func:`berth.runtime.trampoline.sealed_fd` that the caller keeps for
-    all its containers (else the init makes one before its exec). ``wait_start``
+    all its containers (else a thread makes one meanwhile: see _Alongside). ``wait_start``
     False (``run`` mode): the init does not wait for ``start`` but runs the
     program as soon as it has said ``created``."""
     trace("create: start")
