@@ -206,6 +206,7 @@ def plan(
                         op.flags,
                         op.data,
                         bind=bool(op.flags & c.MS_BIND),
+                        kind=op.kind,  # (a "symlink": source is its text)
                         propagation=(op.propagation,) if op.propagation else (),
                     )
                 )
@@ -383,6 +384,15 @@ def _unescape(s: str) -> str:
 def _mount_one(k: Syscalls, rootfd: int, m: ContainerMount) -> None:
     if m.dest == "/":
         raise InvalidArgument("mounts: a mount over the container's / is not allowed")
+    if m.kind == "symlink":  # (source: the link's text)
+        parent = ensure_in_root(k, rootfd, os.path.dirname(m.dest))
+        try:
+            os.symlink(m.source or "", os.path.basename(m.dest), dir_fd=parent)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(parent)
+        return
     if m.flags & c.MS_REMOUNT:  # changes the mount already at dest
         top = open_in_root(k, rootfd, m.dest)
         try:

@@ -166,3 +166,32 @@ def test_cgroup_mount_shows_the_container_cgroup(runtime: RuntimeHandle) -> None
     assert lines[0] == "42"
     assert lines[1] == "8:pids:/"  # a cgroup namespace rooted at the container's cgroup
     assert {"memory", "pids", "cpu", "freezer"} <= set(lines[2:])
+
+
+def test_without_a_cgroup_namespace_the_cgroup_mounts_are_read_only(
+    runtime: RuntimeHandle,
+) -> None:
+    # the container's own cgroup dirs bound under a tmpfs; all of them made read-only,
+    # nosuid, nodev and noexec by one recursive mount_setattr
+    from berth.runtime.defaults import default_spec
+
+    namespaces = [n for n in default_spec()["linux"]["namespaces"] if n["type"] != "cgroup"]
+    r = runtime.container(
+        [
+            "sh",
+            "-c",
+            "grep ' /sys/fs/cgroup' /proc/self/mountinfo;"
+            " touch /sys/fs/cgroup/x /sys/fs/cgroup/pids/x 2>/dev/null; echo touch=$?;"
+            " cat /sys/fs/cgroup/pids/pids.max",
+        ],
+        linux={"namespaces": namespaces, "resources": {"pids": {"limit": 33}}},
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    mounts = [ln for ln in lines if " /sys/fs/cgroup" in ln]
+    assert len(mounts) >= 10  # the tmpfs, the v1 hierarchies and cgroup2
+    for ln in mounts:
+        options = ln.split()[5].split(",")
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(options), ln
+    assert "touch=1" in lines
+    assert lines[-1] == "33"

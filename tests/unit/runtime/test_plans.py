@@ -153,3 +153,35 @@ def test_resolve_program_errors(tmp_path: Path) -> None:
         process.resolve_program(["tool"], [f"PATH={tmp_path}"])
     (tmp_path / "tool").chmod(0o755)
     assert process.resolve_program(["tool"], [f"PATH={tmp_path}"]) == str(tmp_path / "tool")
+
+
+def test_a_v1_cgroup_mount_links_the_co_mounted_controllers(tmp_path: Path) -> None:
+    # v1 with cpu and cpuacct mounted together: /sys/fs/cgroup/cpu is a symlink to
+    # cpu,cpuacct, made in its place among the mounts (before the tmpfs is read-only)
+    import os
+
+    from berth.cgroups import Layout, open_cgroup
+    from berth.kernel.syscalls import SYSCALLS
+    from support import cgroups_texts as t
+
+    cg = open_cgroup(None, "c1", Layout.parse(t.V1_MOUNTINFO, t.V1_CGROUP))
+    p = rootfs.plan(
+        Spec.from_json(spec_doc(tmp_path)),
+        str(tmp_path),
+        str(tmp_path),
+        cgroup_mounts=cg.container_mounts(cgroupns=False),
+    )
+    mine = p.mounts[p.cgroup_at :]
+    links = [m for m in mine if m.kind == "symlink"]
+    assert ("/sys/fs/cgroup/cpu", "cpu,cpuacct") in {(m.dest, m.source) for m in links}
+    last_bind = max(i for i, m in enumerate(mine) if m.bind and m.source)
+    assert all(mine.index(m) > last_bind for m in links)
+    root = tmp_path / "root"
+    root.mkdir()
+    rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs._mount_one(SYSCALLS, rootfd, links[0])  # (no mount: a symlink in the root)
+    finally:
+        os.close(rootfd)
+    made = root / links[0].dest.lstrip("/")
+    assert os.readlink(made) == links[0].source
