@@ -244,3 +244,51 @@ def test_exec_detach_writes_the_pid_file_of_a_process_already_reaped(
             assert int(pid_file.read_text()) in doc["reaped"]
     finally:
         runtime.run("delete", "--force", cid)
+
+
+def test_delete_kills_what_was_moved_into_a_stopped_containers_cgroup(
+    runtime: RuntimeHandle,
+) -> None:
+    # A stopped container with its own pid namespace: its cgroup is empty, and delete
+    # just removes it -- unless a process was moved in from outside: that one is killed.
+    import subprocess
+
+    b = runtime.bundle(["sleep", "60"])
+    runtime.run("run", "-d", "--bundle", str(b.path), b.path.name, check=True)
+    state = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    freezer = f"/sys/fs/cgroup/freezer/berth-test/{b.path.name}"
+    intruder = subprocess.Popen(["sleep", "60"])
+    try:
+        with open(f"{freezer}/cgroup.procs", "w") as f:
+            f.write(str(intruder.pid))
+        runtime.run("kill", b.path.name, "KILL", check=True)
+        deadline = time.monotonic() + 10
+        while json.loads(runtime.run("state", b.path.name, check=True).stdout)["status"] != (
+            "stopped"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert intruder.poll() is None  # not in the pid namespace: still running
+        assert runtime.run("delete", b.path.name).returncode == 0
+        assert intruder.wait(timeout=10) == -9
+        assert not os.path.exists(freezer)
+    finally:
+        if intruder.poll() is None:
+            intruder.kill()
+            intruder.wait()
+    assert state["pid"] > 0
+
+
+def test_delete_of_a_stopped_container_removes_its_cgroup(runtime: RuntimeHandle) -> None:
+    b = runtime.bundle(["true"])
+    runtime.run("create", "--bundle", str(b.path), b.path.name, check=True)
+    with open(runtime.root / b.path.name / "state.json") as f:
+        made = json.load(f)["cgroup"]["created"]
+    assert len(made) >= 10  # a directory in each hierarchy
+    runtime.run("start", b.path.name, check=True)
+    deadline = time.monotonic() + 10
+    while json.loads(runtime.run("state", b.path.name, check=True).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert runtime.run("delete", b.path.name).returncode == 0
+    assert [d for d in made if os.path.exists(d)] == []
