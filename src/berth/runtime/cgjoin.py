@@ -10,7 +10,10 @@ path (cgroup.threads moves threads only within one domain), so there the
 child is *born* in the cgroup: clone3 with CLONE_INTO_CGROUP (``fork_in``).
 
 Runs in stage 1, before it joins other namespaces or forks the init, so
-everything after it starts inside the cgroup.
+everything after it starts inside the cgroup -- except on the fast path
+(one clone3, no cgroup namespace: see berth.runtime.create), where the v1
+directories are made after the fork and the init joins them before it
+mounts /sys/fs/cgroup or makes device nodes.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class InitConfig:
         self.hooks_create_container: list[dict[str, Any]] = []
         self.hooks_start_container: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
-        self.cgroup: Any = None  # berth.cgroups.Cgroup to join first, if any
+        self.cgroup: Any = None  # berth.cgroups.Cgroup to join, if any
         self.in_unified = False  # stage 1 was born in the cgroup2 directory already
         self.stdio: tuple[int, int, int] | None = None  # fds to become 0, 1, 2
         self.cloned = 0  # CLONE_NEW* the runtime's clone3 already gave stage 1

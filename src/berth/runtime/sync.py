@@ -12,16 +12,21 @@ Message flow of ``create`` (runtime <-> stage 1 / init)::
 
     runtime                      stage 1 (joins/unshares)       init (pid 1)
       fork ------------------------>
+      (v1 cgroup dirs) -- cgroup --------------------------------->  (fast path)
       (cgroup limits) -- limits ---------------------------------->
                     <- map-ids --   (new user namespace)
       (write maps)  -- go -------->
                     <- pid ------   fork ----------------------->
                                                                   mounts...
+                                                                  (waits for cgroup, joins)
+                                                                  /sys/fs/cgroup
                                                                   (waits for limits)
                                                                   device nodes
                     <- hooks ------------------------------------ (before pivot)
       (createRuntime hooks) -- go -------------------------------->
-                    <- created ---------------------------------- (waits for start)
+                    <- created ---------------------------------- (waits for start,
+                                                                   but not in ``run``
+                                                                   without a terminal)
 
 ``limits`` says that the cgroup's limits are written: the runtime writes them
 while stage 1 and the init start, and the init waits for it before it makes
