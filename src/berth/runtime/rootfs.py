@@ -284,7 +284,9 @@ def prepare(
     mounts of the container's cgroup (/sys/fs/cgroup), ``before_devices`` between the
     mounts and the device nodes (after ``before_cgroup``, if no such mount came)."""
     k.mount(None, "/", None, p.root_propagation)
-    _make_parent_private(k, p.rootfs)
+    if not p.root_propagation & c.MS_REC or p.root_propagation & c.MS_SHARED:
+        # (a recursive slave, private or unbindable / leaves no mount shared)
+        _make_parent_private(k, p.rootfs)
     k.mount(p.rootfs, p.rootfs, None, c.MS_BIND | c.MS_REC)
     rootfd = os.open(p.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support.fixtures_runtime import RuntimeHandle
 
 
@@ -195,3 +197,18 @@ def test_without_a_cgroup_namespace_the_cgroup_mounts_are_read_only(
         assert {"ro", "nosuid", "nodev", "noexec"} <= set(options), ln
     assert "touch=1" in lines
     assert lines[-1] == "33"
+
+
+@pytest.mark.parametrize("propagation", ["rslave", "rprivate", "slave", "private", "rshared"])
+def test_rootfs_propagation(runtime: RuntimeHandle, propagation: str) -> None:
+    # pivot_root needs the new root's parent mount not shared: a recursive slave or
+    # private / sees to that, the others have it made private; the container's / gets
+    # the propagation asked for
+    r = runtime.container(
+        ["awk", '$5 == "/"', "/proc/self/mountinfo"],
+        linux={"rootfsPropagation": propagation},
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n") == 1, r.stdout
+    fields = r.stdout.split(" - ")[0].split()[6:]
+    assert any(f.startswith("shared:") for f in fields) == (propagation == "rshared")
