@@ -251,8 +251,14 @@ def create(
         if new_netns or trampoline_fd is None:
             alongside = _Alongside(k, new_netns, trampoline_fd is None)
             stack.callback(alongside.close)
-        state_dir = store.create_dir(container_id)
-        stack.callback(store.remove_dir, state_dir)
+        # "run" makes the state dir after the fork, while the init starts (a mkdir
+        # takes up to 1 ms on some file systems); the ID is checked now all the same
+        late_dir = mode == "run"
+        if late_dir:
+            state_dir = store.check_free(container_id)
+        else:
+            state_dir = store.create_dir(container_id)
+            stack.callback(store.remove_dir, state_dir)
         from berth.cgroups import open_cgroup
 
         cg = open_cgroup(linux.cgroups_path if linux else None, container_id)
@@ -359,6 +365,9 @@ def create(
         except OSError:
             pass  # stage 1 is gone: its error (or end-of-file) is read below
         trace("create: cgroup applied")
+        if late_dir:
+            store.create_dir(container_id)
+            stack.callback(store.remove_dir, state_dir)
         state = ContainerState(
             state_dir,
             {

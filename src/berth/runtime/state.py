@@ -170,6 +170,14 @@ class StateStore:
             raise Conflict(f"container with id {container_id!r} already exists") from None
         return path
 
+    def check_free(self, container_id: str) -> str:
+        """The state dir the container would get; Conflict if the id is taken (the
+        dir is made later: create_dir is what settles it)."""
+        path = self.dir_of(container_id)
+        if os.path.lexists(path):
+            raise Conflict(f"container with id {container_id!r} already exists")
+        return path
+
     def load(self, container_id: str) -> ContainerState:
         path = self.dir_of(container_id)
         try:

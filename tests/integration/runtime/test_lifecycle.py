@@ -292,3 +292,17 @@ def test_delete_of_a_stopped_container_removes_its_cgroup(runtime: RuntimeHandle
         time.sleep(0.02)
     assert runtime.run("delete", b.path.name).returncode == 0
     assert [d for d in made if os.path.exists(d)] == []
+
+
+def test_run_with_a_taken_id_is_refused_and_leaves_the_other_alone(
+    runtime: RuntimeHandle,
+) -> None:
+    b = runtime.bundle(["sleep", "60"])
+    runtime.run("run", "-d", "--bundle", str(b.path), b.path.name, check=True)
+    before = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    r = runtime.run("run", "--bundle", str(b.path), b.path.name)
+    assert r.returncode == 1
+    assert f"container with id {b.path.name!r} already exists" in r.stderr
+    after = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    assert after["status"] == "running" and after["pid"] == before["pid"]
+    runtime.run("delete", "-f", b.path.name, check=True)
