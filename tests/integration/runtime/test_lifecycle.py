@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from support.fixtures_runtime import RuntimeHandle, reap
 
@@ -246,28 +247,35 @@ def test_exec_detach_writes_the_pid_file_of_a_process_already_reaped(
         runtime.run("delete", "--force", cid)
 
 
+def _sleeper(runtime: RuntimeHandle) -> tuple[Any, dict[str, Any]]:
+    """A detached container running ``sleep 60``: its bundle and its state."""
+    b = runtime.bundle(["sleep", "60"])
+    runtime.run("run", "-d", "--bundle", str(b.path), b.path.name, check=True)
+    return b, json.loads(runtime.run("state", b.path.name, check=True).stdout)
+
+
+def _wait_stopped(runtime: RuntimeHandle, cid: str) -> None:
+    deadline = time.monotonic() + 10
+    while json.loads(runtime.run("state", cid, check=True).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 def test_delete_kills_what_was_moved_into_a_stopped_containers_cgroup(
     runtime: RuntimeHandle,
 ) -> None:
-    # A stopped container with its own pid namespace: its cgroup is empty, and delete
-    # just removes it -- unless a process was moved in from outside: that one is killed.
+    # The processes of a container with its own pid namespace end with its init; one
+    # moved into its cgroup from outside does not, and delete kills it.
     import subprocess
 
-    b = runtime.bundle(["sleep", "60"])
-    runtime.run("run", "-d", "--bundle", str(b.path), b.path.name, check=True)
-    state = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    b, state = _sleeper(runtime)
     freezer = f"/sys/fs/cgroup/freezer/berth-test/{b.path.name}"
     intruder = subprocess.Popen(["sleep", "60"])
     try:
         with open(f"{freezer}/cgroup.procs", "w") as f:
             f.write(str(intruder.pid))
         runtime.run("kill", b.path.name, "KILL", check=True)
-        deadline = time.monotonic() + 10
-        while json.loads(runtime.run("state", b.path.name, check=True).stdout)["status"] != (
-            "stopped"
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_stopped(runtime, b.path.name)
         assert intruder.poll() is None  # not in the pid namespace: still running
         assert runtime.run("delete", b.path.name).returncode == 0
         assert intruder.wait(timeout=10) == -9
@@ -286,10 +294,7 @@ def test_delete_of_a_stopped_container_removes_its_cgroup(runtime: RuntimeHandle
         made = json.load(f)["cgroup"]["created"]
     assert len(made) >= 10  # a directory in each hierarchy
     runtime.run("start", b.path.name, check=True)
-    deadline = time.monotonic() + 10
-    while json.loads(runtime.run("state", b.path.name, check=True).stdout)["status"] != "stopped":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    _wait_stopped(runtime, b.path.name)
     assert runtime.run("delete", b.path.name).returncode == 0
     assert [d for d in made if os.path.exists(d)] == []
 
@@ -297,9 +302,7 @@ def test_delete_of_a_stopped_container_removes_its_cgroup(runtime: RuntimeHandle
 def test_run_with_a_taken_id_is_refused_and_leaves_the_other_alone(
     runtime: RuntimeHandle,
 ) -> None:
-    b = runtime.bundle(["sleep", "60"])
-    runtime.run("run", "-d", "--bundle", str(b.path), b.path.name, check=True)
-    before = json.loads(runtime.run("state", b.path.name, check=True).stdout)
+    b, before = _sleeper(runtime)
     r = runtime.run("run", "--bundle", str(b.path), b.path.name)
     assert r.returncode == 1
     assert f"container with id {b.path.name!r} already exists" in r.stderr
