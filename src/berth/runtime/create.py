@@ -219,14 +219,15 @@ def create(
     wait_start: bool = True,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
-    the caller sends ``start`` on it and reads end-of-file once the program runs.
+    the caller sends ``start`` on it (unless ``wait_start`` is False) and reads
+    end-of-file once the program runs.
     ``stdio`` gives the descriptors that become the container's 0, 1 and 2
     (default: this process's own). ``loaded`` is what :func:`load_bundle` returned
     for this bundle, when the caller has read it already. ``trampoline_fd``: a
     memfd of :func:`berth.runtime.trampoline.sealed_fd` that the caller keeps for
-    all its containers (else a thread makes one meanwhile: see _Alongside). ``wait_start``
-    False (``run`` mode): the init does not wait for ``start`` but runs the
-    program as soon as it has said ``created``."""
+    all its containers (else a thread makes one meanwhile: see _Alongside).
+    ``wait_start`` False (``run`` mode): the init does not wait for ``start`` but
+    runs the program as soon as it has said ``created``."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
     spec, doc = loaded if loaded is not None else load_bundle(bundle)
@@ -350,8 +351,8 @@ def create(
             alongside.close()
         stack.callback(_kill_and_reap, pid)
         trace("create: forked")
-        # The limits are written while stage 1 and the init start (its first steps
-        # are joining the cgroup and mounting); the init waits for "limits" before
+        # The limits are written while stage 1 and the init start (and, on the fast
+        # path, the v1 directories made first); the init waits for "limits" before
         # it makes or opens a device node. The state is made meanwhile too.
         if cfg.join_late:
             cg.create(kind=1)
