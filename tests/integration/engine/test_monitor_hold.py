@@ -90,3 +90,44 @@ def test_a_held_start_runs_on_go_and_is_deleted_on_abort(
     finally:
         shim.request("shutdown")
         assert _wait(lambda: _pid_gone(monitor))
+
+
+def test_a_container_removed_at_its_exit_gets_no_exit_record(
+    runtime: RuntimeHandle, tmp_path: Path
+) -> None:
+    # exit.json is for berthd, should it be down when a container exits; a container
+    # started with auto_remove (--rm) is removed anyway: the monitor skips the write
+    from berth.engine.monitor.protocol import LineReader
+
+    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
+    shim = ShimClient(str(root), str(exec_root))
+    shim.ensure()
+    monitor = int((exec_root / "shim.pid").read_text())
+    sock, rest = shim.stream("events")  # (subscribed before the starts)
+    sock.settimeout(10)
+    events = LineReader(sock)
+    events.buf = rest
+    try:
+        for cid, auto_remove in (("kept", False), ("removed", True)):
+            b = runtime.bundle(["true"])
+            shim.start(
+                None,
+                id=cid,
+                bundle=str(b.path),
+                runtime_root=str(state),
+                log_path="",
+                unmount=[],
+                auto_remove=auto_remove,
+            )
+            while True:
+                event = events.line()
+                assert event is not None
+                if event.get("event") == "exit" and event["id"] == cid:
+                    break
+            assert event["exit_code"] == 0
+        assert (root / "containers" / "kept" / "exit.json").exists()
+        assert not (root / "containers" / "removed" / "exit.json").exists()
+    finally:
+        sock.close()
+        shim.request("shutdown")
+        assert _wait(lambda: _pid_gone(monitor))

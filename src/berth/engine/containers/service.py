@@ -406,6 +406,7 @@ class ContainerService:
                 tty=bool(cfg.get("Tty")),
                 open_stdin=bool(cfg.get("OpenStdin")),
                 stdin_once=bool(cfg.get("StdinOnce")),
+                auto_remove=bool(row.host_config.get("AutoRemove")),
                 unmount=[rootfs],
             )
             undo.pop_all()

@@ -23,7 +23,8 @@ op             fields -> answer
 =============  ==============================================================
 ``ping``       -> ``pid``, ``version``
 ``start``      ``id bundle runtime_root log_path tty open_stdin stdin_once
-               console_size unmount`` -> ``pid started_at``; with ``hold``
+               console_size unmount auto_remove`` -> ``pid started_at``
+               (``auto_remove``: no exit.json at its exit); with ``hold``
                the monitor creates the container, then reads one more line
                before its program runs: ``{"op": "go"}``, or anything else
                (``{"op": "abort"}``, end of file, 30 s of nothing) to delete

@@ -81,6 +81,7 @@ class Container:
         "exit_status",
         "id",
         "in_fd",
+        "keep_exit",
         "log_fd",
         "log_path",
         "out_fd",
@@ -116,6 +117,10 @@ class Container:
         self.exit_status: int | None = None
         self.drain_deadline = 0.0
         self.exec_of = ""  # for an exec'd process: the container's id (self.id is the exec id)
+        # exit.json is written for berthd, should it be down at the exit; not for a
+        # container that is removed when it exits (--rm): berthd removes one it finds
+        # exited without it all the same
+        self.keep_exit = True
 
 
 class Shim:
@@ -363,6 +368,7 @@ class Shim:
         c.stdin_once = bool(req.get("stdin_once"))
         c.log_path = str(req.get("log_path") or "")
         c.runtime_root = str(req["runtime_root"])
+        c.keep_exit = not req.get("auto_remove")
         c.unmount = list(req.get("unmount") or [])
         store = StateStore(c.runtime_root)
         close_after: list[int] = []
@@ -775,7 +781,8 @@ class Shim:
             "started_at": c.started_at,
             "finished_at": logfile.now_rfc3339(),
         }
-        _write_exit(self.root, c.id, doc)
+        if c.keep_exit:
+            _write_exit(self.root, c.id, doc)
         for a in list(c.attachers):
             self._detach(c, a)
         del self.containers[c.id]
