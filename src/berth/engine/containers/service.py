@@ -30,8 +30,9 @@ When berthd or the monitor goes away (:meth:`recover`, run when a daemon
 starts, and the event listener, when the monitor's stream ends):
 
 - berthd stopped or killed, monitor alive: containers keep running; exits
-  meanwhile are in ``exit.json``; the next daemon subscribes to the monitor's
-  events, then lists what it runs, and reconciles: exits are applied (with
+  meanwhile are in ``exit.json`` (not those of ``--rm`` containers: one found
+  exited without it is removed all the same); the next daemon subscribes to
+  the monitor's events, then lists what it runs, and reconciles: exits are applied (with
   ``die`` events, the restart policy and ``AutoRemove``), a container the
   monitor runs but the database does not record as running (the daemon died
   during its start) is adopted as running;
