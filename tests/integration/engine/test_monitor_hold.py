@@ -131,3 +131,40 @@ def test_a_container_removed_at_its_exit_gets_no_exit_record(
         sock.close()
         shim.request("shutdown")
         assert _wait(lambda: _pid_gone(monitor))
+
+
+def test_the_monitor_unmounts_a_rootfs_in_a_thread_without_threading(tmp_path: Path) -> None:
+    # the monitor forks the init of every container it starts: once imported,
+    # threading's at-fork hook would run in each of them, on the start path
+    import subprocess
+    import sys
+
+    from berth.kernel.consts import MNT_DETACH
+    from berth.kernel.syscalls import SYSCALLS
+
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    SYSCALLS.mount("none", str(target), "tmpfs", 0, None)
+    try:
+        code = (
+            "import sys\n"
+            "assert 'threading' not in sys.modules\n"
+            "from berth.engine.monitor.shim import Container, _Unmounting\n"
+            "c = Container('x')\n"
+            "c.unmount = [sys.argv[1]]\n"
+            "_Unmounting(c).join()\n"
+            "print(c.unmount, 'threading' in sys.modules)\n"
+        )
+        r = subprocess.run(
+            [sys.executable, "-S", "-c", code, str(target)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["[]", "False"]
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+        assert str(target) not in [line.split()[4] for line in mountinfo.splitlines()]
+    finally:
+        if str(target) in Path("/proc/self/mountinfo").read_text():
+            SYSCALLS.umount(str(target), MNT_DETACH)
