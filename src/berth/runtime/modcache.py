@@ -125,8 +125,11 @@ class _Finder:
         self.base = base  # where the code starts, after the index
         self.modules = modules
         self.extensions = extensions or {}
+        self.released = False
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> "Any":
+        if self.released:
+            return None
         entry = self.modules.get(name)
         if entry is None:
             return self._extension(name)
@@ -173,9 +176,12 @@ class _Finder:
         exec(marshal.loads(data), module.__dict__)
 
     def release(self) -> None:
-        """Close the cache file; its modules not imported yet are then imported the usual way."""
-        self.modules = {}
-        self.extensions = {}
+        """Close the cache file; its modules not imported yet are then imported the usual way.
+
+        The index is kept: this runs in a forked child (stage 1), where freeing it
+        would write to every page it lies on, each then copied (~0.4 ms here).
+        """
+        self.released = True
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

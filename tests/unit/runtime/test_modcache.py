@@ -84,6 +84,24 @@ def test_modules_come_from_the_cache_while_their_sources_are_unchanged(pkg: Path
     assert loader.get_source("mcpkg.sub") == "WHAT = 'cached'\n"  # type: ignore[union-attr]
 
 
+def test_after_release_modules_are_imported_the_usual_way(pkg: Path) -> None:
+    # stage 1 releases the cache: the file is closed, the index kept (not freed in a
+    # forked child), and nothing is served from it any more
+    target = _build(pkg)
+    source = str(pkg / "mcpkg" / "sub.py")
+    _replace_code(target, "mcpkg.sub", compile("WHAT = 'from the cache'\n", source, "exec"))
+    assert modcache.install(target)
+    finder = next(f for f in sys.meta_path if isinstance(f, modcache._Finder))
+    fd = finder.fd
+    modcache.release()
+    assert finder.fd == -1 and finder.released
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert finder.find_spec("mcpkg.sub") is None
+    import mcpkg.sub
+
+    assert mcpkg.sub.WHAT == "cached"
+
 LEAN = '''"""The module's docstring."""
 
 from __future__ import annotations
