@@ -102,6 +102,7 @@ def test_after_release_modules_are_imported_the_usual_way(pkg: Path) -> None:
 
     assert mcpkg.sub.WHAT == "cached"
 
+
 LEAN = '''"""The module's docstring."""
 
 from __future__ import annotations
