@@ -7,14 +7,18 @@ Deleting a veth waits for the kernel (an RCU grace period); the container's
 exit need not. :class:`Janitor` runs such work on one background thread, in
 order (berth.engine.containers.service and berth.network.host use one each).
 
-A job waits ``delay`` seconds before it runs: the janitor's Python code
-would otherwise take the interpreter's lock from the threads that are still
-answering the request (the removal's own response, the client's next
-request). The thread is started by the first job and stays a while after its
-last (starting a thread costs its starter ~1 ms: ``Thread.start`` waits for
-the new thread to run). :meth:`Janitor.drain` waits until every job handed in has
-run; the daemon drains at shutdown, so a stopped daemon has left nothing half
-done. A job's exception is logged, never raised to the caller.
+A job waits ``delay`` seconds before it runs (5 ms by default): the
+janitor's Python code would otherwise take the interpreter's lock from the
+threads that are still answering the request (the removal's own response).
+Not much longer, though: a job should be done before the client's next
+request comes in, and a new command line process takes ~15 ms to send one
+(with 50 ms, ``berth run --rm`` after ``berth run --rm`` met the previous
+one's cleanup half-way through its start: ~0.5 ms slower). The thread is
+started by the first job and stays a while after its last (starting a thread
+costs its starter ~1 ms: ``Thread.start`` waits for the new thread to run).
+:meth:`Janitor.drain` waits until every job handed in has run; the daemon
+drains at shutdown, so a stopped daemon has left nothing half done. A job's
+exception is logged, never raised to the caller.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ log = logging.getLogger("berth.janitor")
 
 
 class Janitor:
-    def __init__(self, name: str = "berth-janitor", delay: float = 0.05) -> None:
+    def __init__(self, name: str = "berth-janitor", delay: float = 0.005) -> None:
         self.name = name
         self.delay = delay
         self._jobs: list[tuple[float, Callable[..., object], tuple[object, ...]]] = []

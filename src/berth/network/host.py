@@ -113,8 +113,9 @@ class HostNet:
         from berth.janitor import Janitor
 
         # deletes veths in the background (delete_links_later), with a socket of its
-        # own (_reaper_nl, used on its thread only): setups do not wait for it
-        self._reaper = Janitor("berth-veth-reaper", delay=0)
+        # own (_reaper_nl, used on its thread only): setups do not wait for it, nor
+        # (after the janitor's short delay) does the exit that let them go
+        self._reaper = Janitor("berth-veth-reaper")
         self._reaper_nl: RtNetlink | None = None
         # spare namespaces (a descriptor and a netlink socket in each), made by _spares
         # after a start has taken one, so that the next start need not wait for one
