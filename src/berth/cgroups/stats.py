@@ -31,12 +31,17 @@ if TYPE_CHECKING:
 USER_HZ = 100
 
 
+def _digits(text: str) -> bool:
+    """Only ASCII digits (``str.isdigit`` is true of "²" too, which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_flat(text: str) -> dict[str, int]:
     """``key value`` lines (memory.stat, cpu.stat, cpuacct.stat, *.events) -> {key: value}."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+        if len(parts) == 2 and _digits(parts[1].lstrip("-")):
             out[parts[0]] = int(parts[1])
     return out
 
@@ -54,7 +59,7 @@ def parse_blkio_v1(text: str) -> list[dict[str, Any]]:
         if len(parts) != 3 or ":" not in parts[0]:
             continue  # the closing "Total N" line
         major, _, minor = parts[0].partition(":")
-        if not (major.isdigit() and minor.isdigit() and parts[2].isdigit()):
+        if not (_digits(major) and _digits(minor) and _digits(parts[2])):
             continue
         out.append(
             {"major": int(major), "minor": int(minor), "op": parts[1], "value": int(parts[2])}
@@ -70,12 +75,12 @@ def parse_io_stat(text: str) -> dict[tuple[int, int], dict[str, int]]:
         if not parts or ":" not in parts[0]:
             continue
         major, _, minor = parts[0].partition(":")
-        if not (major.isdigit() and minor.isdigit()):
+        if not (_digits(major) and _digits(minor)):
             continue
         fields = {}
         for item in parts[1:]:
             key, _, value = item.partition("=")
-            if value.isdigit():
+            if _digits(value):
                 fields[key] = int(value)
         out[(int(major), int(minor))] = fields
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from berth.cgroups import Layout, open_cgroup
@@ -117,6 +117,7 @@ def test_parse_flat_reads_back(values: dict[str, int]) -> None:
 
 
 @given(st.text(max_size=60))
+@example("rss ²\n8:0 Read ²\n8:²\n8:0 rbytes=²\n")  # digits to isdigit(), not to int()
 def test_stats_parsers_never_crash(text: str) -> None:
     s.parse_flat(text)
     s.parse_blkio_v1(text)
