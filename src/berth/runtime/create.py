@@ -38,6 +38,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from berth.cgroups.layout import Layout
     from berth.kernel.syscalls import Syscalls
 
 
@@ -217,6 +218,7 @@ def create(
     loaded: tuple[Spec, dict[str, Any]] | None = None,
     trampoline_fd: int | None = None,
     wait_start: bool = True,
+    layout: Layout | None = None,
 ) -> tuple[ContainerState, Channel | None]:
     """Create the container. In ``run`` mode the sync channel is returned open:
     the caller sends ``start`` on it (unless ``wait_start`` is False) and reads
@@ -227,7 +229,8 @@ def create(
     memfd of :func:`berth.runtime.trampoline.sealed_fd` that the caller keeps for
     all its containers (else a thread makes one meanwhile: see _Alongside).
     ``wait_start`` False (``run`` mode): the init does not wait for ``start`` but
-    runs the program as soon as it has said ``created``."""
+    runs the program as soon as it has said ``created``. ``layout``: this host's
+    cgroup layout, when the caller has detected it already (else it is detected)."""
     trace("create: start")
     bundle = os.path.abspath(bundle)
     spec, doc = loaded if loaded is not None else load_bundle(bundle)
@@ -262,7 +265,7 @@ def create(
             stack.callback(store.remove_dir, state_dir)
         from berth.cgroups import open_cgroup
 
-        cg = open_cgroup(linux.cgroups_path if linux else None, container_id)
+        cg = open_cgroup(linux.cgroups_path if linux else None, container_id, layout)
         cgroupns = "cgroup" in new_types
         cgroup_mounts = None
         if any(m.type in ("cgroup", "cgroup2") for m in spec.mounts):

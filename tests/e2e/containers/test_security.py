@@ -280,6 +280,25 @@ def test_users_groups_and_process_settings(lc: Engine, tmp_path: object) -> None
     assert out == "1 flag x y myhost\nmyhost\nmyhost\n"
 
 
+def test_a_user_is_looked_up_in_the_files_the_container_sees(lc: Engine, tmp_path: object) -> None:
+    # berthd remembers what an image's /etc/passwd gave (a start need not wait for
+    # the rootfs for it), but not for a container whose own layer changed the file
+    plain = "uid=65534(nobody) gid=65534(nobody)\n"
+    assert run(lc, "-u", "nobody", "busybox", "id") == plain
+    assert run(lc, "-u", "nobody", "busybox", "id") == plain
+    cid = lc.run(["create", "-u", "nobody", "busybox", "id"]).stdout.strip()
+    passwd = os.path.join(str(tmp_path), "passwd")
+    with open(passwd, "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:4242:65534:nobody:/:/bin/false\n")
+    try:
+        assert lc.run(["cp", passwd, f"{cid}:/etc/passwd"]).returncode == 0
+        r = lc.run(["start", "-a", cid])
+        assert r.stdout == "uid=4242(nobody) gid=65534(nobody)\n", r.stderr
+    finally:
+        lc.run(["rm", "-f", cid])
+    assert run(lc, "-u", "nobody", "busybox", "id") == plain
+
+
 def test_stop_signal_and_timeout(lc: Engine) -> None:
     r = lc.run(
         [

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from berth.engine.monitor.protocol import ShimClient
+from berth.errors import BerthError
 from support.fixtures_runtime import RuntimeHandle
 
 
@@ -168,3 +169,69 @@ def test_the_monitor_unmounts_a_rootfs_in_a_thread_without_threading(tmp_path: P
     finally:
         if str(target) in Path("/proc/self/mountinfo").read_text():
             SYSCALLS.umount(str(target), MNT_DETACH)
+
+
+def test_a_start_planned_first_is_read_before_its_files_exist(
+    runtime: RuntimeHandle, tmp_path: Path
+) -> None:
+    # plan_first: the monitor reads the config while berthd readies what it binds;
+    # it creates the container on "ready" -- and makes nothing when called off
+    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
+    shim = ShimClient(str(root), str(exec_root))
+    shim.ensure()
+    monitor = int((exec_root / "shim.pid").read_text())
+    files = tmp_path / "files"
+    files.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def bundle(cid: str) -> str:
+        b = runtime.bundle(["sh", "-c", f"cat /etc/given > /out/{cid}"])
+        b.spec["mounts"] += [
+            {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]},
+            {"destination": "/etc/given", "type": "bind", "source": str(files / cid)},
+        ]
+        b.write()
+        return str(b.path)
+
+    def start(cid: str, path: str, prepare: object) -> dict[str, object]:
+        return shim.start(
+            lambda: None,
+            prepare=prepare,  # type: ignore[arg-type]
+            id=cid,
+            bundle=path,
+            runtime_root=str(state),
+            log_path="",
+            unmount=[],
+        )
+
+    try:
+        path = bundle("planned")
+
+        def make_the_file() -> None:
+            # (runs while the monitor reads the config: the file it binds is made now)
+            assert not (state / "planned").exists()
+            (files / "planned").write_text("made while planned\n")
+
+        answer = start("planned", path, make_the_file)
+        assert isinstance(answer["pid"], int) and answer["pid"] > 0
+        assert _wait(lambda: (out / "planned").exists())
+        assert _wait(lambda: (out / "planned").read_text() == "made while planned\n")
+
+        def fail() -> None:
+            raise RuntimeError("the rootfs could not be mounted")
+
+        with pytest.raises(RuntimeError, match="could not be mounted"):
+            start("called-off", bundle("called-off"), fail)
+        assert not (state / "called-off").exists()
+        assert all(c["id"] != "called-off" for c in shim.request("list")["containers"])
+
+        broken = tmp_path / "broken"
+        broken.mkdir()
+        (broken / "config.json").write_text("{not json")
+        with pytest.raises(BerthError, match=r"config\.json"):
+            start("broken", str(broken), lambda: None)
+        assert not (state / "broken").exists()
+    finally:
+        shim.request("shutdown")
+        assert _wait(lambda: _pid_gone(monitor))

@@ -157,6 +157,31 @@ def created_settings(
 
 
 # -- start / exit ------------------------------------------------------------------------
+def predict(svc: ContainerService, row: ContainerRow, inp: Any) -> bool:
+    """Give ``inp`` what :func:`setup` will give it -- the namespace's path and the
+    files bound on /etc/hosts, resolv.conf and hostname -- before it runs, where
+    they are known beforehand: on a network of berth's own (a bridge or none),
+    without legacy links. False (``inp`` untouched) otherwise: then the spec is
+    made once the network is set up. :func:`setup` sets the same again."""
+    nm: NetworkManager | None = svc.network
+    mode = network_mode(row.host_config)
+    if nm is None or mode == "host" or mode.startswith("container:"):
+        return False
+    if row.host_config.get("Links"):
+        return False
+    directory = svc.dir_of(row.id)
+    inp.netns_path = nm.netns_path(row.id)
+    inp.etc_files = {
+        target: os.path.join(directory, name)
+        for target, name in (
+            ("/etc/hosts", "hosts"),
+            ("/etc/resolv.conf", "resolv.conf"),
+            ("/etc/hostname", "hostname"),
+        )
+    }
+    return True
+
+
 def setup(
     svc: ContainerService, row: ContainerRow, inp: Any, undo: Any
 ) -> Callable[[], None] | None:

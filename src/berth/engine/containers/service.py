@@ -128,6 +128,8 @@ class ContainerService:
         self.start_hooks: list[Callable[[ContainerRow], None]] = []
         # containers whose next exit the user asked for (stop, kill): no restart after it
         self.exit_on_next: set[str] = set()
+        # (image ID, User, GroupAdd) -> the OCI user its files gave (see _image_user)
+        self._image_users: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
         self.restarts: Any = None  # the RestartManager (berth.engine.containers.restart)
 
     # -- startup / shutdown --------------------------------------------------------------
@@ -345,7 +347,9 @@ class ContainerService:
 
     def _start(self, row: ContainerRow) -> None:
         from berth.cleanup import Cleanup
-        from berth.engine.containers.specgen import SpecInput, generate
+        from berth.engine.containers import networking
+        from berth.engine.containers.specgen import SpecInput
+        from berth.errors import ContainerStartError
         from berth.kernel import fsmount
         from berth.kernel.consts import MNT_DETACH
         from berth.kernel.syscalls import SYSCALLS
@@ -362,6 +366,7 @@ class ContainerService:
             ops = self.images.store.rootfs_mounts(row.image_id, cdir, rootfs, volatile=volatile)
             mounted: list[str] = []
             etc_files = self.network is not None  # (see networking.setup)
+            fresh = not os.listdir(os.path.join(cdir, "upper"))  # the image's files only
 
             def mount_rootfs() -> None:
                 for op in ops:
@@ -373,43 +378,73 @@ class ContainerService:
             # the rootfs is mounted while the network is set up: both mostly wait on
             # the kernel (~0.6 ms and ~2.5 ms of a start)
             mounting = _Background(mount_rootfs)
-            try:
-                inp = SpecInput(row.id, row.config, row.host_config)
-                inp.rootfs = rootfs
-                inp.container_dir = cdir
-                if self.cgroup_parent:
-                    inp.cgroup_parent = self.cgroup_parent
-                network_ready = self._network_setup(row, inp, undo)
-                self._namespace_modes(row, inp)
-                if self.volumes is not None:
-                    inp.volume_mounts = self.volumes.oci_mounts(row)
-            finally:
+
+            def unmount_rootfs() -> None:  # (a failed start)
                 mounting.wait()
-                for target in mounted:
-                    undo.callback(SYSCALLS.umount, target, MNT_DETACH)
-            mounting.result()
-            trace("engine: network ready, rootfs mounted")
-            warnings: list[str] = []
-            spec = generate(inp, warnings)
-            trace("engine: spec generated")
-            bundle = os.path.join(cdir, "bundle")
-            os.makedirs(bundle, exist_ok=True)
-            with open(os.path.join(bundle, "config.json"), "w") as f:
-                f.write(jsonio.dumps(spec))
+                failed: BaseException | None = None
+                for target in reversed(mounted):
+                    try:
+                        SYSCALLS.umount(target, MNT_DETACH)
+                    except BaseException as e:
+                        failed = failed or e
+                if failed is not None:
+                    raise failed
+
+            undo.callback(unmount_rootfs)
+            inp = SpecInput(row.id, row.config, row.host_config)
+            inp.rootfs = rootfs
+            inp.container_dir = cdir
+            if self.cgroup_parent:
+                inp.cgroup_parent = self.cgroup_parent
+            network_ready: Callable[[], None] | None = None
+
+            def ready_rootfs_and_network() -> None:
+                nonlocal network_ready
+                network_ready = self._network_setup(row, inp, undo)
+                mounting.result()
+                trace("engine: network ready, rootfs mounted")
+
             cfg = row.config
-            # the monitor creates the container while its network is readied here
-            answer = self.shim.start(
-                network_ready,
-                id=row.id,
-                bundle=bundle,
-                runtime_root=self.runtime_root,
-                log_path=os.path.join(cdir, f"{row.id}-json.log"),
-                tty=bool(cfg.get("Tty")),
-                open_stdin=bool(cfg.get("OpenStdin")),
-                stdin_once=bool(cfg.get("StdinOnce")),
-                auto_remove=bool(row.host_config.get("AutoRemove")),
-                unmount=[rootfs],
-            )
+            fields: dict[str, Any] = {
+                "id": row.id,
+                "bundle": os.path.join(cdir, "bundle"),
+                "runtime_root": self.runtime_root,
+                "log_path": os.path.join(cdir, f"{row.id}-json.log"),
+                "tty": bool(cfg.get("Tty")),
+                "open_stdin": bool(cfg.get("OpenStdin")),
+                "stdin_once": bool(cfg.get("StdinOnce")),
+                "auto_remove": bool(row.host_config.get("AutoRemove")),
+                "unmount": [rootfs],
+            }
+            if networking.predict(self, row, inp):
+                # The spec does not wait for the network: the monitor reads it while
+                # the network is readied here (~1 ms of a start). Nor for the rootfs,
+                # where the image's files alone give the user's ids (see _image_user).
+                expected = (inp.netns_path, dict(inp.etc_files))
+                inp.user = self._image_user(row, fresh, None)
+                if inp.user is None:
+                    mounting.result()
+                self._write_bundle(row, inp)
+                self._image_user(row, fresh, inp.user)
+
+                def prepare() -> None:
+                    ready_rootfs_and_network()
+                    if (inp.netns_path, inp.etc_files) != expected:
+                        raise ContainerStartError(
+                            f"container {row.id}: its network namespace or /etc files are"
+                            f" not where its config was made to find them ({expected})"
+                        )
+
+                answer = self.shim.start(
+                    lambda: network_ready() if network_ready is not None else None,
+                    prepare=prepare,
+                    **fields,
+                )
+            else:
+                ready_rootfs_and_network()
+                self._write_bundle(row, inp)
+                # the monitor creates the container while its network is readied here
+                answer = self.shim.start(network_ready, **fields)
             undo.pop_all()
         trace("engine: started by the monitor")
         try:
@@ -433,6 +468,46 @@ class ContainerService:
             hook(row)
         self.store.save(row)
         self.changed.notify_all()
+
+    def _image_user(
+        self, row: ContainerRow, fresh: bool, user: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The OCI user (ids and groups) of the container's ``User`` and ``GroupAdd``,
+        as its image's /etc/passwd and /etc/group gave it to a container before --
+        when ``fresh``: its writable layer is empty, so that it sees those files as
+        they are in the image. With ``user``, remember that one (``fresh``: resolved
+        from the image's files)."""
+        if not fresh:
+            return None
+        hc = row.host_config
+        key = (
+            row.image_id,
+            str(row.config.get("User") or ""),
+            tuple(str(g) for g in hc.get("GroupAdd") or []),
+        )
+        if user is None:
+            known = self._image_users.get(key)
+            return dict(known) if known is not None else None
+        if key not in self._image_users:
+            if len(self._image_users) >= 256:
+                self._image_users.pop(next(iter(self._image_users)))
+            self._image_users[key] = dict(user)
+        return user
+
+    def _write_bundle(self, row: ContainerRow, inp: Any) -> None:
+        """The container's OCI config, made from ``inp`` and the row's namespace modes
+        and volumes, written to its bundle directory."""
+        from berth.engine.containers.specgen import generate
+
+        self._namespace_modes(row, inp)
+        if self.volumes is not None:
+            inp.volume_mounts = self.volumes.oci_mounts(row)
+        spec = generate(inp, [])
+        trace("engine: spec generated")
+        bundle = os.path.join(self.dir_of(row.id), "bundle")
+        os.makedirs(bundle, exist_ok=True)
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            f.write(jsonio.dumps(spec))
 
     def _network_setup(self, row: ContainerRow, inp: Any, undo: Any) -> Callable[[], None] | None:
         """Network namespace, /etc/hosts, resolv.conf and hostname files; returns what

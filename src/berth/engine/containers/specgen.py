@@ -98,6 +98,7 @@ class SpecInput:
         "netns_path",
         "pid_path",
         "rootfs",
+        "user",
         "uts_path",
         "volume_mounts",
     )
@@ -119,6 +120,9 @@ class SpecInput:
         self.volume_mounts: list[dict[str, Any]] = []  # OCI mounts for -v/--mount/VOLUME
         self.cgroupns_private = False
         self.cgroup_parent = CGROUP_PARENT  # the daemon's default (--cgroup-parent)
+        # the OCI user: resolved from the rootfs's /etc/passwd and group when None
+        # (generate sets it), or given (what the same image gave before)
+        self.user: dict[str, Any] | None = None
 
 
 def command_of(config: dict[str, Any]) -> list[str]:
@@ -542,7 +546,10 @@ def generate(inp: SpecInput, warnings: list[str] | None = None) -> dict[str, Any
             }
         )
     caps = capabilities(hc)
-    user = resolve_user(inp.rootfs, str(cfg.get("User") or ""), list(hc.get("GroupAdd") or []))
+    user = inp.user
+    if user is None:
+        group_add = list(hc.get("GroupAdd") or [])
+        user = inp.user = resolve_user(inp.rootfs, str(cfg.get("User") or ""), group_add)
     process: dict[str, Any] = {
         "terminal": bool(cfg.get("Tty")),
         "user": user,

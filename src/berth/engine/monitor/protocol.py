@@ -28,7 +28,11 @@ op             fields -> answer
                the monitor creates the container, then reads one more line
                before its program runs: ``{"op": "go"}``, or anything else
                (``{"op": "abort"}``, end of file, 30 s of nothing) to delete
-               it and answer an error (see :meth:`ShimClient.start`)
+               it and answer an error (see :meth:`ShimClient.start`); with
+               ``plan_first`` too, it reads the bundle's config first (the
+               rootfs and the files it binds need not be there yet), then
+               a line ``{"op": "ready"}`` before it creates the container
+               (anything else: an error answer, nothing made)
 ``list``       -> ``containers``: [{``id pid started_at``}]
 ``attach``     ``id stdin stdout stderr`` (waits for a start of that id when
                it is not running yet, up to ``wait`` seconds) -> stream
@@ -157,19 +161,37 @@ class ShimClient:
             raise errors.Unavailable(f"the container monitor closed the connection during {op}")
         return raise_for(answer)
 
-    def start(self, ready: Callable[[], None] | None = None, **fields: Any) -> dict[str, Any]:
+    def start(
+        self,
+        ready: Callable[[], None] | None = None,
+        prepare: Callable[[], None] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """The ``start`` request. With ``ready``, the monitor creates the container
         and holds it before its program runs (``"hold": true``) while ``ready()``
         runs here; then it is told ``go`` -- or ``abort`` when ``ready`` raised: the
-        container is deleted, and what ``ready`` raised is raised."""
+        container is deleted, and what ``ready`` raised is raised.
+
+        With ``prepare`` too, the request goes first (``"plan_first": true``): the
+        monitor reads the bundle while ``prepare()`` runs here (mounting the rootfs,
+        writing the files the config binds), and creates the container once told
+        ``ready`` -- or is told ``abort`` when ``prepare`` raised."""
         if ready is None:
             return self.request("start", **fields)
         fields["op"] = "start"
         fields["hold"] = True
+        if prepare is not None:
+            fields["plan_first"] = True
         s = self._connect()
         try:
             s.sendall(encode(fields))
             try:
+                if prepare is not None:
+                    prepare()
+                    try:
+                        s.sendall(encode({"op": "ready"}))
+                    except OSError:
+                        pass  # the monitor answered already (its planning failed)
                 ready()
             except BaseException:
                 try:

@@ -371,6 +371,14 @@ class Shim:
         c.keep_exit = not req.get("auto_remove")
         c.unmount = list(req.get("unmount") or [])
         store = StateStore(c.runtime_root)
+        bundle = str(req["bundle"])
+        held = LineReader(conn)  # the lines a held start waits for
+        held.buf = rest
+        loaded = layout = None
+        if req.get("plan_first"):
+            # read and checked while berthd readies the rootfs and the network
+            loaded, layout = _plan(bundle)
+            _await(held, "ready")
         close_after: list[int] = []
         console = None
         try:
@@ -396,12 +404,14 @@ class Shim:
             state, chan = create(
                 store,
                 cid,
-                str(req["bundle"]),
+                bundle,
                 k=SYSCALLS,
                 mode="run",
                 console_sock_fd=console[1].fileno() if console else None,
                 stdio=stdio,
+                loaded=loaded,
                 trampoline_fd=self.trampoline(),
+                layout=layout,
             )
             assert chan is not None
             try:
@@ -411,7 +421,7 @@ class Shim:
                     master = recv_fd(console[0].fileno())
                     c.out_fd = c.in_fd = master
                 if req.get("hold"):
-                    _await_go(conn, rest)
+                    _await(held, "go")
                 chan.send("start")
                 wait_started(chan)
             except BaseException:
@@ -832,19 +842,34 @@ class _Unmounting:
             pass
 
 
-def _await_go(conn: socket.socket, rest: bytes) -> None:
-    """A held start: berthd readies the container's network while it is created;
-    its program runs on "go" (see berth.engine.monitor.protocol)."""
-    reader = LineReader(conn)
-    reader.buf = rest
+def _plan(bundle: str) -> tuple[Any, Any]:
+    """What a start reads before its rootfs and network are there (``plan_first``):
+    the bundle's config, the cgroup layout, the compiled seccomp filter (cached)."""
+    from berth.cgroups.layout import Layout
+    from berth.runtime.create import load_bundle
+
+    loaded = load_bundle(bundle)
+    linux = loaded[0].linux
+    if linux is not None and linux.seccomp is not None:
+        from berth.seccomp import compile_filter
+
+        compile_filter(linux.seccomp)
+    return loaded, Layout.detect()
+
+
+def _await(held: LineReader, op: str) -> None:
+    """A held start goes on when berthd says ``op`` ("ready": create the container;
+    "go": run its program); anything else calls it off (see
+    berth.engine.monitor.protocol)."""
+    conn = held.sock
     conn.settimeout(30.0)
     try:
-        msg = reader.line()
+        msg = held.line()
     except (OSError, errors.BerthError):
         msg = None
     finally:
         conn.settimeout(None)
-    if msg is None or msg.get("op") != "go":
+    if msg is None or msg.get("op") != op:
         raise errors.Unavailable("the engine called the start off")
 
 
