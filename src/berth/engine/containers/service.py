@@ -22,6 +22,13 @@ monitor to start it (``running``); the monitor reports the exit (``exited``,
 exit code, OOM), whereupon the network is released and the restart policy
 or ``AutoRemove`` applied; ``remove`` deletes its files and record.
 
+A start overlaps the two processes' work: on a network of berth's own, the
+spec is written first (the namespace and /etc files it names are known
+beforehand: ``networking.predict``) and the monitor reads it while the
+network is set up here; then it creates the container (``ready``) while the
+network's kernel side is finished, and runs its program (``go``). See the
+``start`` request in berth.engine.monitor.protocol.
+
 Thread safety: the API server calls in from many threads. ``self.lock``
 guards the table of containers; state changes of one container happen with
 it held, and waiters (``wait``) sleep on ``self.changed``.
