@@ -164,6 +164,9 @@ class Shim:
         lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         lst.bind(path)
         os.chmod(path, 0o600)
+        # (written before the socket answers: whoever waited for it finds the pid)
+        with open(os.path.join(self.exec_root, PID_NAME), "w") as f:
+            f.write(str(os.getpid()))
         lst.listen(128)
         lst.setblocking(False)
         self.listener = lst
@@ -175,8 +178,6 @@ class Shim:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
-        with open(os.path.join(self.exec_root, PID_NAME), "w") as f:
-            f.write(str(os.getpid()))
         return True
 
     def _on_term(self, *_: object) -> None:
