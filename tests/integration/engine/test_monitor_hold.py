@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,70 +41,85 @@ def _pid_gone(pid: int) -> bool:
     return False
 
 
+class Monitor:
+    """A real monitor on directories of the test's own: ``shim`` is berthd's client of
+    it; ``root`` its data root, ``state`` the runtime's state root of its containers."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.root, exec_root, self.state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
+        self.shim = ShimClient(str(self.root), str(exec_root))
+        self.shim.ensure()
+        try:
+            self.pid = int((exec_root / "shim.pid").read_text())
+        except BaseException:
+            self.shim.request("shutdown")
+            raise
+
+
+@pytest.fixture
+def monitor(tmp_path: Path) -> Iterator[Monitor]:
+    m = Monitor(tmp_path)
+    try:
+        yield m
+    finally:
+        m.shim.request("shutdown")
+        assert _wait(lambda: _pid_gone(m.pid))
+
+
 def test_a_held_start_runs_on_go_and_is_deleted_on_abort(
-    runtime: RuntimeHandle, tmp_path: Path
+    runtime: RuntimeHandle, monitor: Monitor, tmp_path: Path
 ) -> None:
-    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
+    shim, state = monitor.shim, monitor.state
     out = tmp_path / "out"
     out.mkdir()
-    shim = ShimClient(str(root), str(exec_root))
-    shim.ensure()
-    monitor = int((exec_root / "shim.pid").read_text())
-    try:
 
-        def start(cid: str, ready: object) -> dict[str, object]:
-            b = runtime.bundle(["sh", "-c", f"echo ran > /out/{cid}"])
-            b.spec["mounts"].append(
-                {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}
-            )
-            b.write()
-            return shim.start(
-                ready,  # type: ignore[arg-type]
-                id=cid,
-                bundle=str(b.path),
-                runtime_root=str(state),
-                log_path="",
-                unmount=[],
-            )
+    def start(cid: str, ready: object) -> dict[str, object]:
+        b = runtime.bundle(["sh", "-c", f"echo ran > /out/{cid}"])
+        b.spec["mounts"].append(
+            {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}
+        )
+        b.write()
+        return shim.start(
+            ready,  # type: ignore[arg-type]
+            id=cid,
+            bundle=str(b.path),
+            runtime_root=str(state),
+            log_path="",
+            unmount=[],
+        )
 
-        def ready() -> None:
-            # (runs while the monitor creates the container) once created, it is
-            # held: its program does not run
-            assert _wait(lambda: (state / "held" / "state.json").exists())
-            time.sleep(0.3)
-            assert not (out / "held").exists()
+    def ready() -> None:
+        # (runs while the monitor creates the container) once created, it is
+        # held: its program does not run
+        assert _wait(lambda: (state / "held" / "state.json").exists())
+        time.sleep(0.3)
+        assert not (out / "held").exists()
 
-        answer = start("held", ready)
-        assert isinstance(answer["pid"], int) and answer["pid"] > 0
-        assert _wait(lambda: (out / "held").exists())
-        assert _wait(lambda: (root / "containers" / "held" / "exit.json").exists())
+    answer = start("held", ready)
+    assert isinstance(answer["pid"], int) and answer["pid"] > 0
+    assert _wait(lambda: (out / "held").exists())
+    assert _wait(lambda: (monitor.root / "containers" / "held" / "exit.json").exists())
 
-        def fail() -> None:
-            raise RuntimeError("the network could not be readied")
+    def fail() -> None:
+        raise RuntimeError("the network could not be readied")
 
-        with pytest.raises(RuntimeError, match="could not be readied"):
-            start("aborted", fail)
-        # deleted before the monitor answered: no state, no process, nothing ran
-        assert not (state / "aborted").exists()
-        assert shim.request("list")["containers"] == []
-        time.sleep(0.2)
-        assert not (out / "aborted").exists()
-    finally:
-        shim.request("shutdown")
-        assert _wait(lambda: _pid_gone(monitor))
+    with pytest.raises(RuntimeError, match="could not be readied"):
+        start("aborted", fail)
+    # deleted before the monitor answered: no state, no process, nothing ran
+    assert not (state / "aborted").exists()
+    assert shim.request("list")["containers"] == []
+    time.sleep(0.2)
+    assert not (out / "aborted").exists()
 
 
 def test_a_container_removed_at_its_exit_gets_no_exit_record(
-    runtime: RuntimeHandle, tmp_path: Path
+    runtime: RuntimeHandle, monitor: Monitor
 ) -> None:
     # exit.json is for berthd, should it be down when a container exits; a container
     # started with auto_remove (--rm) is removed anyway: the monitor skips the write
     from berth.engine.monitor.protocol import LineReader
 
-    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
-    shim = ShimClient(str(root), str(exec_root))
-    shim.ensure()
-    monitor = int((exec_root / "shim.pid").read_text())
+    shim, root, state = monitor.shim, monitor.root, monitor.state
     sock, rest = shim.stream("events")  # (subscribed before the starts)
     sock.settimeout(10)
     events = LineReader(sock)
@@ -130,8 +146,6 @@ def test_a_container_removed_at_its_exit_gets_no_exit_record(
         assert not (root / "containers" / "removed" / "exit.json").exists()
     finally:
         sock.close()
-        shim.request("shutdown")
-        assert _wait(lambda: _pid_gone(monitor))
 
 
 def test_the_monitor_unmounts_a_rootfs_in_a_thread_without_threading(tmp_path: Path) -> None:
@@ -172,14 +186,11 @@ def test_the_monitor_unmounts_a_rootfs_in_a_thread_without_threading(tmp_path: P
 
 
 def test_a_start_planned_first_is_read_before_its_files_exist(
-    runtime: RuntimeHandle, tmp_path: Path
+    runtime: RuntimeHandle, monitor: Monitor, tmp_path: Path
 ) -> None:
     # plan_first: the monitor reads the config while berthd readies what it binds;
     # it creates the container on "ready" -- and makes nothing when called off
-    root, exec_root, state = tmp_path / "root", tmp_path / "exec", tmp_path / "rt"
-    shim = ShimClient(str(root), str(exec_root))
-    shim.ensure()
-    monitor = int((exec_root / "shim.pid").read_text())
+    shim, state = monitor.shim, monitor.state
     files = tmp_path / "files"
     files.mkdir()
     out = tmp_path / "out"
@@ -205,33 +216,29 @@ def test_a_start_planned_first_is_read_before_its_files_exist(
             unmount=[],
         )
 
-    try:
-        path = bundle("planned")
+    path = bundle("planned")
 
-        def make_the_file() -> None:
-            # (runs while the monitor reads the config: the file it binds is made now)
-            assert not (state / "planned").exists()
-            (files / "planned").write_text("made while planned\n")
+    def make_the_file() -> None:
+        # (runs while the monitor reads the config: the file it binds is made now)
+        assert not (state / "planned").exists()
+        (files / "planned").write_text("made while planned\n")
 
-        answer = start("planned", path, make_the_file)
-        assert isinstance(answer["pid"], int) and answer["pid"] > 0
-        assert _wait(lambda: (out / "planned").exists())
-        assert _wait(lambda: (out / "planned").read_text() == "made while planned\n")
+    answer = start("planned", path, make_the_file)
+    assert isinstance(answer["pid"], int) and answer["pid"] > 0
+    assert _wait(lambda: (out / "planned").exists())
+    assert _wait(lambda: (out / "planned").read_text() == "made while planned\n")
 
-        def fail() -> None:
-            raise RuntimeError("the rootfs could not be mounted")
+    def fail() -> None:
+        raise RuntimeError("the rootfs could not be mounted")
 
-        with pytest.raises(RuntimeError, match="could not be mounted"):
-            start("called-off", bundle("called-off"), fail)
-        assert not (state / "called-off").exists()
-        assert all(c["id"] != "called-off" for c in shim.request("list")["containers"])
+    with pytest.raises(RuntimeError, match="could not be mounted"):
+        start("called-off", bundle("called-off"), fail)
+    assert not (state / "called-off").exists()
+    assert all(c["id"] != "called-off" for c in shim.request("list")["containers"])
 
-        broken = tmp_path / "broken"
-        broken.mkdir()
-        (broken / "config.json").write_text("{not json")
-        with pytest.raises(BerthError, match=r"config\.json"):
-            start("broken", str(broken), lambda: None)
-        assert not (state / "broken").exists()
-    finally:
-        shim.request("shutdown")
-        assert _wait(lambda: _pid_gone(monitor))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(BerthError, match=r"config\.json"):
+        start("broken", str(broken), lambda: None)
+    assert not (state / "broken").exists()
