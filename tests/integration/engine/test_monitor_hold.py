@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.monitor.protocol import ShimClient
+from berth.engine.monitor.protocol import PROTOCOL_VERSION, ShimClient
 from berth.errors import BerthError
 from support.fixtures_runtime import RuntimeHandle
 
@@ -191,6 +191,7 @@ def test_a_start_planned_first_is_read_before_its_files_exist(
     # plan_first: the monitor reads the config while berthd readies what it binds;
     # it creates the container on "ready" -- and makes nothing when called off
     shim, state = monitor.shim, monitor.state
+    assert shim.version() == PROTOCOL_VERSION == 2  # (berthd asks before it plans first)
     files = tmp_path / "files"
     files.mkdir()
     out = tmp_path / "out"

@@ -423,7 +423,7 @@ class ContainerService:
                 "auto_remove": bool(row.host_config.get("AutoRemove")),
                 "unmount": [rootfs],
             }
-            if networking.predict(self, row, inp):
+            if self.shim.version() >= 2 and networking.predict(self, row, inp):
                 # The spec does not wait for the network: the monitor reads it while
                 # the network is readied here (~1 ms of a start). Nor for the rootfs,
                 # where the image's files alone give the user's ids (see _image_user).

@@ -16,7 +16,10 @@ after their answer:
   closes the connection when the container (the exec'd process) has exited
   and its output is drained.
 
-Requests (schema version 1):
+Requests (schema version 2: version 2 added ``plan_first`` to ``start``. A
+monitor outlives the berthd that started it, so it may be older than its
+client: berthd asks ``ping`` once per monitor process, see
+:meth:`ShimClient.version`, before it uses what a version added):
 
 =============  ==============================================================
 op             fields -> answer
@@ -61,7 +64,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 SOCKET_NAME = "shim.sock"
 PID_NAME = "shim.pid"
 
@@ -110,6 +113,7 @@ class ShimClient:
         self.path = os.path.join(exec_root, SOCKET_NAME)
         self.python = python
         self._spawning = threading.Lock()  # one spawn at a time (concurrent starts, attaches)
+        self._version: tuple[int, int] | None = None  # (monitor pid, its protocol version)
 
     def _connect(self) -> socket.socket:
         import socket
@@ -121,6 +125,20 @@ class ShimClient:
             s.close()
             raise
         return s
+
+    def version(self) -> int:
+        """The protocol version of the monitor that runs now: asked (``ping``) once per
+        monitor process, which its pid file tells."""
+        try:
+            with open(os.path.join(self.exec_root, PID_NAME)) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            pid = 0
+        known = self._version
+        if known is None or not pid or known[0] != pid:
+            answer = self.request("ping")
+            known = self._version = (int(answer.get("pid") or 0), int(answer.get("version") or 1))
+        return known[1]
 
     def running(self) -> bool:
         try:
