@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
     from berth.network.portspec import PortMapping
 
+#: The files a sandbox writes into the container's directory (:meth:`Sandbox.write_files`),
+#: by name there, and where the container sees each, in this order.
+ETC_FILES = (
+    ("hosts", "/etc/hosts"),
+    ("resolv.conf", "/etc/resolv.conf"),
+    ("hostname", "/etc/hostname"),
+)
+
 
 class SandboxRequest:
     """The network part of a container's configuration.
@@ -99,11 +107,9 @@ class Sandbox:
         import os
 
         out: dict[str, str] = {}
-        for name, content, target in (
-            ("hosts", self.hosts, "/etc/hosts"),
-            ("resolv.conf", self.resolv_conf, "/etc/resolv.conf"),
-            ("hostname", self.hostname, "/etc/hostname"),
-        ):
+        contents = {"hosts": self.hosts, "resolv.conf": self.resolv_conf, "hostname": self.hostname}
+        for name, target in ETC_FILES:
+            content = contents[name]
             if content is None:
                 continue
             path = os.path.join(directory, name)

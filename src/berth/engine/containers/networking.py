@@ -169,16 +169,11 @@ def predict(svc: ContainerService, row: ContainerRow, inp: Any) -> bool:
         return False
     if row.host_config.get("Links"):
         return False
+    from berth.network.sandbox import ETC_FILES
+
     directory = svc.dir_of(row.id)
     inp.netns_path = nm.netns_path(row.id)
-    inp.etc_files = {
-        target: os.path.join(directory, name)
-        for target, name in (
-            ("/etc/hosts", "hosts"),
-            ("/etc/resolv.conf", "resolv.conf"),
-            ("/etc/hostname", "hostname"),
-        )
-    }
+    inp.etc_files = {target: os.path.join(directory, name) for name, target in ETC_FILES}
     return True
 
 

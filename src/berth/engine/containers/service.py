@@ -416,7 +416,7 @@ class ContainerService:
                 "id": row.id,
                 "bundle": os.path.join(cdir, "bundle"),
                 "runtime_root": self.runtime_root,
-                "log_path": os.path.join(cdir, f"{row.id}-json.log"),
+                "log_path": self.log_path(row),
                 "tty": bool(cfg.get("Tty")),
                 "open_stdin": bool(cfg.get("OpenStdin")),
                 "stdin_once": bool(cfg.get("StdinOnce")),
@@ -1091,11 +1091,12 @@ def _etc_mountpoints(rootfs: str) -> None:
     They are made as the runtime makes them, inside the root (symlinks resolved in
     it); on an error the init makes them, or says why it cannot."""
     from berth.kernel.syscalls import SYSCALLS
+    from berth.network.sandbox import ETC_FILES
     from berth.runtime.paths import ensure_in_root
 
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for path in ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname"):
+        for _, path in ETC_FILES:
             os.close(ensure_in_root(SYSCALLS, rootfd, path, kind="file"))
     except (BerthError, OSError):
         pass
