@@ -76,6 +76,22 @@ CREATE = [
 ]
 
 
+#: What a command's start is known to import, loaded ahead from the module cache
+#: (berth.runtime.modcache.preload: ~20 µs less per module than its import). A module
+#: missing here is imported as usual; one listed but not needed costs its load.
+_START = (
+    "berth.kernel.syscalls",
+    "berth.runtime.create",
+    "berth.cgroups",
+    "berth.cgroups.mounts",
+    "berth.cgroups.devices",
+)
+PRELOAD = {
+    "create": _START,
+    "run": ("berth.runtime.run", *_START, "berth.runtime.lifecycle"),
+}
+
+
 class Ctx:
     def __init__(self, g: Parsed) -> None:
         self.root: str = g.root
@@ -498,6 +514,11 @@ def _main(args: list[str]) -> int:
         if "-h" in rest[:1] or "--help" in rest[:1]:
             sys.stdout.write(USAGE)
             return 0
+        roots = PRELOAD.get(name)
+        if roots:
+            from berth.runtime import modcache
+
+            modcache.preload(roots)
         return cmd(ctx, rest)
     except BerthError as e:
         _log_error(ctx, e.message)

@@ -260,3 +260,168 @@ def test_a_changed_extension_module_is_imported_the_usual_way(pkg: Path) -> None
     finder.extensions["_json"] = (so + ".gone", st.st_mtime_ns, st.st_size)
     assert finder.find_spec("_json") is None
     assert finder.find_spec("not_known") is None
+
+
+class _Asked:
+    """A finder put first on sys.meta_path that only records what the import system asks."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def _preload_pkg(pkg: Path) -> str:
+    root = pkg / "mcpkg"
+    (root / "a.py").write_text(
+        "import mcpkg.b\n"
+        "TYPE_CHECKING = False\n"
+        "if TYPE_CHECKING:\n"
+        "    import mcpkg.never\n"
+        "ORDER = [*mcpkg.b.ORDER, 'a']\n"
+        "def later():\n"
+        "    import mcpkg.lazy\n"
+    )
+    (root / "b.py").write_text("ORDER = ['b']\n")
+    (root / "lazy.py").write_text("X = 1\n")
+    (root / "never.py").write_text("X = 1\n")
+    import mcpkg.a
+    import mcpkg.lazy
+    import mcpkg.never  # noqa: F401
+
+    names = ["mcpkg", "mcpkg.a", "mcpkg.b", "mcpkg.lazy", "mcpkg.never"]
+    target = modcache.build(names, str(pkg / "test.modcache"))
+    _forget()
+    return target
+
+
+def test_preload_runs_a_module_and_its_top_level_imports_without_the_import_system(
+    pkg: Path,
+) -> None:
+    target = _preload_pkg(pkg)
+    with open(target, "rb") as f:
+        data = f.read()
+    size = int.from_bytes(data[4:8], "little")
+    deps = {n: e[7] for n, e in marshal.loads(data[8 : 8 + size])["modules"].items()}
+    # what runs at the module's top level; not what a function or the type checker imports
+    assert deps["mcpkg.a"] == ("mcpkg.b",)
+    assert modcache.install(target)
+    asked = _Asked()
+    sys.meta_path.insert(0, asked)
+    modcache.preload(["mcpkg.a"])
+    assert asked.names == []
+    import mcpkg.a
+
+    assert mcpkg.a.ORDER == ["b", "a"]
+    assert {"mcpkg", "mcpkg.a", "mcpkg.b"} <= set(sys.modules)
+    assert "mcpkg.lazy" not in sys.modules and "mcpkg.never" not in sys.modules
+    # the module as the import system makes it
+    source = str(pkg / "mcpkg" / "a.py")
+    finder = next(f for f in sys.meta_path if isinstance(f, modcache._Finder))
+    assert mcpkg.a.__spec__ is not None and mcpkg.a.__spec__.name == "mcpkg.a"
+    assert mcpkg.a.__loader__ is finder and mcpkg.a.__spec__.loader is finder
+    assert mcpkg.a.__package__ == "mcpkg" and mcpkg.__package__ == "mcpkg"
+    assert mcpkg.a.__file__ == source
+    assert mcpkg.a.__cached__ == importlib.util.cache_from_source(source)
+    assert mcpkg.__path__ == [str(pkg / "mcpkg")]
+    # later imports are served as before (by the cache, through the import system)
+    mcpkg.a.later()
+    assert asked.names == ["mcpkg.lazy"]
+    assert mcpkg.lazy.__loader__ is finder  # type: ignore[attr-defined]
+
+
+def test_preload_leaves_an_edited_module_to_the_import_system(pkg: Path) -> None:
+    target = _preload_pkg(pkg)
+    b = pkg / "mcpkg" / "b.py"
+    b.write_text("ORDER = ['edited b']\n")
+    st = os.stat(b)
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert modcache.install(target)
+    asked = _Asked()
+    sys.meta_path.insert(0, asked)
+    modcache.preload(["mcpkg.a", "mcpkg.not_cached"])
+    import mcpkg.a
+
+    assert mcpkg.a.ORDER == ["edited b", "a"]
+    assert asked.names == ["mcpkg.b"]  # asked for by a's import, found by the path finder
+    assert not isinstance(mcpkg.b.__loader__, modcache._Finder)
+    assert isinstance(mcpkg.a.__loader__, modcache._Finder)
+    assert "mcpkg.not_cached" not in sys.modules
+
+
+def test_preload_of_a_module_that_raises_leaves_nothing_loaded(pkg: Path) -> None:
+    (pkg / "mcpkg" / "bad.py").write_text("X = 1\n")
+    import mcpkg.bad  # noqa: F401
+
+    target = modcache.build(["mcpkg", "mcpkg.bad"], str(pkg / "test.modcache"))
+    _forget()
+    source = str(pkg / "mcpkg" / "bad.py")
+    _replace_code(target, "mcpkg.bad", compile("raise RuntimeError('broken')\n", source, "exec"))
+    assert modcache.install(target)
+    with pytest.raises(RuntimeError, match="broken"):
+        modcache.preload(["mcpkg.bad"])
+    assert "mcpkg.bad" not in sys.modules
+    assert not hasattr(sys.modules["mcpkg"], "bad")
+
+
+def test_preload_of_modules_that_import_each_other(pkg: Path) -> None:
+    (pkg / "mcpkg" / "x.py").write_text("import mcpkg.y\nNAME = 'x'\n")
+    (pkg / "mcpkg" / "y.py").write_text(
+        "import mcpkg.x\nNAME = 'y'\ndef other():\n    return mcpkg.x.NAME\n"
+    )
+    importlib.import_module("mcpkg.x")
+    target = modcache.build(["mcpkg", "mcpkg.x", "mcpkg.y"], str(pkg / "test.modcache"))
+    _forget()
+    assert modcache.install(target)
+    modcache.preload(["mcpkg.x"])
+    import mcpkg.x
+    import mcpkg.y
+
+    assert mcpkg.x.NAME == "x" and mcpkg.y.other() == "x"
+    assert mcpkg.x.mcpkg.y is mcpkg.y
+    assert isinstance(mcpkg.y.__loader__, modcache._Finder)
+
+
+def test_top_level_imports() -> None:
+    text = b"""
+from __future__ import annotations
+import os, pkg.one
+from pkg import two, name
+from . import three
+from .sub import four
+from .. import up
+try:
+    import pkg.five
+except ImportError:
+    import pkg.six
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import pkg.typing_only
+else:
+    import pkg.seven
+class C:
+    import pkg.in_class
+def f():
+    import pkg.in_function
+"""
+    found = modcache.top_level_imports(text, "m.py", "pkg.sub.mod", False)
+    assert found == [
+        "os", "pkg.one", "pkg", "pkg.two", "pkg.name", "pkg.sub", "pkg.sub.three",
+        "pkg.sub.sub", "pkg.sub.sub.four", "pkg.up", "pkg.five", "pkg.six", "pkg.seven",
+    ]  # fmt: skip
+    assert modcache.top_level_imports(b"from . import a\n", "p.py", "pkg", True) == [
+        "pkg",
+        "pkg.a",
+    ]
+
+
+def test_what_the_commands_preload_is_in_their_caches() -> None:
+    from berth.cli import main, runtime
+
+    start = set(modcache.collect(modcache.CACHES["start-path"]))
+    for roots in runtime.PRELOAD.values():
+        assert set(roots) <= start
+    cli = set(modcache.collect(modcache.CACHES["cli"]))
+    for roots in (main._CLIENT, *main._PRELOAD.values()):
+        assert set(roots) <= cli
