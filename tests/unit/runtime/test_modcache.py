@@ -47,6 +47,13 @@ def _build(pkg: Path) -> str:
     return target
 
 
+def _edit(path: Path, text: str) -> None:
+    """Change a source file as an editor would (its mtime moves on)."""
+    path.write_text(text)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
 def _replace_code(target: str, name: str, code: object) -> None:
     """Rewrite the cache file with ``code`` as the module ``name``'s code."""
     with open(target, "rb") as f:
@@ -158,10 +165,7 @@ def test_the_cache_holds_lean_code(pkg: Path) -> None:
 
 def test_an_edited_module_is_imported_the_usual_way(pkg: Path) -> None:
     target = _build(pkg)
-    sub = pkg / "mcpkg" / "sub.py"
-    sub.write_text("WHAT = 'edited!'\n")
-    st = os.stat(sub)
-    os.utime(sub, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    _edit(pkg / "mcpkg" / "sub.py", "WHAT = 'edited!'\n")
     assert modcache.install(target)
     import mcpkg.sub
 
@@ -333,10 +337,7 @@ def test_preload_runs_a_module_and_its_top_level_imports_without_the_import_syst
 
 def test_preload_leaves_an_edited_module_to_the_import_system(pkg: Path) -> None:
     target = _preload_pkg(pkg)
-    b = pkg / "mcpkg" / "b.py"
-    b.write_text("ORDER = ['edited b']\n")
-    st = os.stat(b)
-    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    _edit(pkg / "mcpkg" / "b.py", "ORDER = ['edited b']\n")
     assert modcache.install(target)
     asked = _Asked()
     sys.meta_path.insert(0, asked)
