@@ -196,7 +196,7 @@ class _Finder:
             if parent not in modules:
                 self.preload(parent, loading)
                 if parent not in modules:
-                    __import__(parent)  # (not cached: a namespace package)
+                    __import__(parent)  # (not cached, or edited since: the usual way)
             if name in modules:
                 return  # its package imported it
         entry = self.modules.get(name)
