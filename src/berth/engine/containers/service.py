@@ -135,7 +135,7 @@ class ContainerService:
         self.start_hooks: list[Callable[[ContainerRow], None]] = []
         # containers whose next exit the user asked for (stop, kill): no restart after it
         self.exit_on_next: set[str] = set()
-        # (image ID, User, GroupAdd) -> the OCI user its files gave (see _image_user)
+        # (image ID, User, GroupAdd) -> the OCI user its files gave (see _known_user)
         self._image_users: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
         self.restarts: Any = None  # the RestartManager (berth.engine.containers.restart)
 
@@ -426,13 +426,13 @@ class ContainerService:
             if self.shim.version() >= 2 and networking.predict(self, row, inp):
                 # The spec does not wait for the network: the monitor reads it while
                 # the network is readied here (~1 ms of a start). Nor for the rootfs,
-                # where the image's files alone give the user's ids (see _image_user).
+                # where the image's files alone give the user's ids (see _known_user).
                 expected = (inp.netns_path, dict(inp.etc_files))
-                inp.user = self._image_user(row, fresh, None)
+                inp.user = self._known_user(row, fresh)
                 if inp.user is None:
                     mounting.result()
                 self._write_bundle(row, inp)
-                self._image_user(row, fresh, inp.user)
+                self._remember_user(row, fresh, inp.user)
 
                 def prepare() -> None:
                     ready_rootfs_and_network()
@@ -476,30 +476,31 @@ class ContainerService:
         self.store.save(row)
         self.changed.notify_all()
 
-    def _image_user(
-        self, row: ContainerRow, fresh: bool, user: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
+    @staticmethod
+    def _user_key(row: ContainerRow) -> tuple[str, str, tuple[str, ...]]:
+        groups = tuple(str(g) for g in row.host_config.get("GroupAdd") or [])
+        return (row.image_id, str(row.config.get("User") or ""), groups)
+
+    def _known_user(self, row: ContainerRow, fresh: bool) -> dict[str, Any] | None:
         """The OCI user (ids and groups) of the container's ``User`` and ``GroupAdd``,
         as its image's /etc/passwd and /etc/group gave it to a container before --
         when ``fresh``: its writable layer is empty, so that it sees those files as
-        they are in the image. With ``user``, remember that one (``fresh``: resolved
-        from the image's files)."""
+        they are in the image."""
         if not fresh:
             return None
-        hc = row.host_config
-        key = (
-            row.image_id,
-            str(row.config.get("User") or ""),
-            tuple(str(g) for g in hc.get("GroupAdd") or []),
-        )
-        if user is None:
-            known = self._image_users.get(key)
-            return dict(known) if known is not None else None
+        known = self._image_users.get(self._user_key(row))
+        return dict(known) if known is not None else None
+
+    def _remember_user(self, row: ContainerRow, fresh: bool, user: dict[str, Any] | None) -> None:
+        """Keep ``user`` for :meth:`_known_user` (``fresh``: resolved from the image's
+        files alone)."""
+        if not fresh or user is None:
+            return
+        key = self._user_key(row)
         if key not in self._image_users:
             if len(self._image_users) >= 256:
                 self._image_users.pop(next(iter(self._image_users)))
             self._image_users[key] = dict(user)
-        return user
 
     def _write_bundle(self, row: ContainerRow, inp: Any) -> None:
         """The container's OCI config, made from ``inp`` and the row's namespace modes
