@@ -20,7 +20,8 @@ POST   /containers/{id}/pause, /unpause             204
 =================================================  =======================================
 
 With ``size=1`` a summary or inspect document carries ``SizeRw`` and ``SizeRootFs``;
-``/system/df`` lists every container with both.
+``/system/df`` lists every container with both. A create with ``berthRun=1`` (berth's
+own CLI, asking to upgrade) is a whole ``docker run``: see berth.api.run_session.
 """
 
 from __future__ import annotations
@@ -164,7 +165,13 @@ def register(router: Router, daemon: Daemon) -> None:
 
     def create(req: Request) -> object:
         body = req.json_object()
-        return json_response(svc().create(body, req.arg("name") or None), 201)
+        s = svc()
+        answer = s.create(body, req.arg("name") or None)
+        if req.arg_bool("berthRun") and req.head.wants_upgrade:
+            from berth.api.run_session import run_session
+
+            return run_session(s, req, answer)
+        return json_response(answer, 201)
 
     def list_(req: Request) -> object:
         from berth.engine.containers.views import LIST_FILTERS, matches, summary

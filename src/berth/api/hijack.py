@@ -37,8 +37,18 @@ def pump(
     *,
     stdin: bool,
     proxy: EscapeProxy | None = None,
+    frames: bool = False,
 ) -> str:
-    """Copy both ways; returns ``"ended"``, ``"detached"`` or ``"gone"`` (see above)."""
+    """Copy both ways; returns ``"ended"``, ``"detached"`` or ``"gone"`` (see above).
+    ``frames``: the monitor's stream is raw (a TTY's), the client's multiplexed: its
+    output goes to the client as stdout frames (berth.api.run_session)."""
+    if frames:
+        from berth.api.stdcopy import frame
+
+        def out(data: bytes) -> None:
+            conn.write(frame(1, data))
+    else:
+        out = conn.write
 
     def forward(data: bytes) -> bool:
         """Client input to the process; False when it completed the detach sequence."""
@@ -52,7 +62,7 @@ def pump(
 
     try:
         if rest:
-            conn.write(rest)
+            out(rest)
         pending = conn.initial()
         if stdin and pending and not forward(pending):
             return "detached"
@@ -84,6 +94,6 @@ def pump(
                     data = shim.recv(65536)
                     if not data:
                         return "ended"
-                    conn.write(data)
+                    out(data)
     except OSError:
         return "gone"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from berth.cli.flags import Parsed
+    from berth.client.http import RawStream
 
 
 def _pull_and_retry(ctx: Context, image: str, quiet: bool) -> None:
@@ -60,7 +61,16 @@ def start_error(e: BerthError) -> BerthError:
     return cls(text)
 
 
-def _create(ctx: Context, opts: Parsed, command_args: list[str]) -> str:
+def _create(
+    ctx: Context,
+    opts: Parsed,
+    command_args: list[str],
+    session: dict[str, str | int] | None = None,
+) -> tuple[str, RawStream | None]:
+    """Create the container: (its ID, None). With ``session`` (the run's attach and
+    wait, as query parameters: see berth.api.run_session) berthd also starts it,
+    and answers with the session's stream, returned second; a daemon that does not
+    (dockerd) answers the create alone."""
     from berth.cli.runopts import build
 
     image = opts.args[0]
@@ -72,16 +82,35 @@ def _create(ctx: Context, opts: Parsed, command_args: list[str]) -> str:
         )
     if pull == "always":
         _pull_and_retry(ctx, image, opts.quiet)
+    if session is not None:
+        query = {**(query or {}), **session}
+
+    def send() -> Any:
+        if session is None:
+            return ctx.client.post_json("/containers/create", query, body)
+        resp = ctx.client.request("POST", "/containers/create", query, body, upgrade=True)
+        if resp.status == 101:
+            return resp
+        return ctx.client.read_json(resp)
+
     try:
-        answer = ctx.client.post_json("/containers/create", query, body)
+        answer = send()
     except NotFound as e:
         if pull == "never" or "No such image" not in str(e):
             raise
         _pull_and_retry(ctx, image, opts.quiet)
-        answer = ctx.client.post_json("/containers/create", query, body)
-    for w in answer.get("Warnings") or []:
-        ctx.err.write(f"WARNING: {w}\n")
-    cid = str(answer["Id"])
+        answer = send()
+    stream: RawStream | None = None
+    if isinstance(answer, dict):
+        cid = str(answer["Id"])
+        for w in answer.get("Warnings") or []:
+            ctx.err.write(f"WARNING: {w}\n")
+    else:  # the session's stream (its warnings come in it)
+        cid = answer.headers.get("x-berth-container", "")
+        stream = ctx.client.conn.hijack(answer)
+        if not cid:
+            stream.close()
+            raise BerthError("the daemon started a run without naming its container")
     if opts.cidfile:
         if os.path.exists(opts.cidfile):
             raise InvalidArgument(
@@ -90,7 +119,7 @@ def _create(ctx: Context, opts: Parsed, command_args: list[str]) -> str:
             )
         with open(opts.cidfile, "w") as f:
             f.write(cid)
-    return cid
+    return cid, stream
 
 
 @command(
@@ -102,7 +131,7 @@ def _create(ctx: Context, opts: Parsed, command_args: list[str]) -> str:
     error_code=125,
 )
 def create(ctx: Context, opts: Parsed) -> int:
-    ctx.print(_create(ctx, opts, list(opts.args[1:])))
+    ctx.print(_create(ctx, opts, list(opts.args[1:]))[0])
     return 0
 
 
@@ -181,17 +210,29 @@ def run(ctx: Context, opts: Parsed) -> int:
     from berth.runtime.trace import trace
 
     trace("cli: run")
-    cid = _create(ctx, opts, list(opts.args[1:]))
-    trace("cli: created")
-    if opts.detach:
-        ctx.client.post_json(f"/containers/{cid}/start")
-        ctx.print(cid)
-        return 0
     attach = [a.lower() for a in opts.attach or []]
     want_in = bool(opts.interactive) or "stdin" in attach
     want_out = not attach or "stdout" in attach
     want_err = not attach or "stderr" in attach
-    stream = None
+    session: dict[str, str | int] | None = None
+    if not opts.detach:
+        session = {
+            "berthRun": 1,
+            "berthStdin": int(want_in),
+            "berthStdout": int(want_out),
+            "berthStderr": int(want_err),
+            "berthWait": "removed" if opts.rm else "next-exit",
+        }
+        if opts.detach_keys:
+            session["detachKeys"] = opts.detach_keys
+    cid, stream = _create(ctx, opts, list(opts.args[1:]), session)
+    trace("cli: created")
+    if stream is not None:
+        return _run_session(ctx, opts, cid, stream, want_in)
+    if opts.detach:
+        ctx.client.post_json(f"/containers/{cid}/start")
+        ctx.print(cid)
+        return 0
     if want_in or want_out or want_err:
         stream = ctx.client.hijack(
             "POST",
@@ -231,6 +272,32 @@ def run(ctx: Context, opts: Parsed) -> int:
     code = waiter.result()
     trace("cli: exit status")
     return code
+
+
+def _run_session(ctx: Context, opts: Parsed, cid: str, stream: RawStream, stdin: bool) -> int:
+    """The rest of ``run`` when berthd started the container in the create's request
+    (berth.api.run_session): copy the streams, then the exit status it sends."""
+    from berth.api.detachkeys import parse_or_default
+    from berth.cli.stream import copy_streams
+    from berth.client.api import DaemonError
+
+    status: dict[str, Any] = {}
+    if copy_streams(
+        ctx,
+        stream,
+        cid,
+        tty=bool(opts.tty),
+        stdin=stdin,
+        sig_proxy=opts.sig_proxy,
+        detach_keys=parse_or_default(opts.detach_keys),
+        session=status,
+    ):
+        return 0  # detached (ctrl-p ctrl-q): the container runs on
+    if status.get("Start"):
+        raise start_error(DaemonError(str(status.get("Error") or "the start failed")))
+    if "StatusCode" not in status:
+        raise BerthError(f"the daemon's stream of {cid[:12]} ended without its exit status")
+    return int(status["StatusCode"])
 
 
 @command(

@@ -17,6 +17,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from berth.cli.command import Context
     from berth.client.http import RawStream
 
@@ -49,11 +51,15 @@ def copy_streams(
     sig_proxy: bool = True,
     detach_keys: bytes = DETACH,
     resize_path: str | None = None,
+    session: dict[str, Any] | None = None,
 ) -> bool:
     """Copy until the stream ends; True when the user detached with the detach keys.
 
     ``resize_path`` is where window sizes go (an exec's ``/exec/{id}/resize``;
-    the container's by default).
+    the container's by default). ``session``: the stream is a run session's
+    (berth.api.run_session): multiplexed even with a TTY, its documents (stream
+    3) are put in ``session``, and the copy ends with the last (the exit status,
+    or why the start failed).
     """
     import select
 
@@ -71,7 +77,8 @@ def copy_streams(
         ttymod.setraw(in_fd, termios.TCSANOW)  # as Docker: keep what was typed ahead
     path = resize_path or f"/containers/{cid}/resize"
     if tty and os.isatty(1):
-        _resize(ctx, path, 1)
+        if session is None:  # (a session's container is sized once it runs)
+            _resize(ctx, path, 1)
         try:
             import _signal  # type: ignore[import-not-found]
 
@@ -81,18 +88,46 @@ def copy_streams(
     elif sig_proxy and not tty:
         _proxy_signals(ctx, cid)
     demux = None
-    if not tty:
+    if not tty or session is not None:
         from berth.api.stdcopy import Demuxer
 
         demux = Demuxer()
+    done = False
+
+    def emit(data: bytes) -> bool:
+        """Write out ``data``; True once the session's last document came."""
+        if session is None:
+            _emit(data, demux, out, err)
+            return False
+        for kind, payload in demux.feed(data):  # type: ignore[union-attr]
+            if kind != 3:
+                target = err if kind == 2 else out
+                target.write(payload)
+                target.flush()
+                continue
+            from berth.jsonio import loads
+
+            doc = loads(payload, "the daemon's run session")
+            if "Warnings" in doc:
+                for w in doc["Warnings"] or []:
+                    err.write(f"WARNING: {w}\n".encode())
+                err.flush()
+            elif doc.get("Started"):
+                if tty and os.isatty(1):
+                    _resize(ctx, path, 1)
+            else:
+                session.update(doc)
+                return True
+        return False
+
     proxy = EscapeProxy(detach_keys) if tty and stdin else None
     detached = False
     try:
         initial = stream.initial()
         if initial:
-            _emit(initial, demux, out, err)
+            done = emit(initial)
         fds = [stream.fileno()] + ([in_fd] if in_fd >= 0 else [])
-        while True:
+        while not done:
             try:
                 ready, _, _ = select.select(fds, [], [])
             except InterruptedError:
@@ -101,7 +136,9 @@ def copy_streams(
                 data = stream.sock.recv(65536)
                 if not data:
                     break
-                _emit(data, demux, out, err)
+                done = emit(data)
+                if done:
+                    break
             if in_fd in ready:
                 data = os.read(in_fd, 65536)
                 if not data:

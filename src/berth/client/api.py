@@ -287,6 +287,11 @@ class Client:
         resp = self.request(method, path, query, body, upgrade=True)
         return self.conn.hijack(resp)
 
+    def read_json(self, resp: Response) -> Any:
+        """The JSON body of a response requested with ``stream`` or ``upgrade``."""
+        resp.body = _read_all(resp)
+        return self._decode(resp)
+
     @staticmethod
     def _decode(resp: Response) -> Any:
         if not resp.body.strip():

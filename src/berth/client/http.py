@@ -175,8 +175,8 @@ class Connection:
                     raise ProtocolError(f"the daemon at {self.host.url} closed the connection")
         resp._conn = self
         keep = resp.headers.get("connection", "").lower() != "close"
-        if resp.status == 101 or upgrade:
-            return resp
+        if resp.status == 101 or (upgrade and resp.status == 200):
+            return resp  # (a 200 to an upgrade: an older server's hijacked stream)
         if stream:
             resp._reader = self._body_iter(resp, method, keep)
         else:
