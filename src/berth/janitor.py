@@ -47,10 +47,15 @@ class Janitor:
         self._cond = threading.Condition(threading.Lock())
         self._closing = False
 
-    def later(self, fn: Callable[..., object], *args: object) -> None:
-        """Run ``fn(*args)`` on the janitor's thread, after the jobs before it."""
+    def later(self, fn: Callable[..., object], *args: object, delay: float | None = None) -> None:
+        """Run ``fn(*args)`` on the janitor's thread, after the jobs before it (in the
+        order they are due: ``delay`` seconds from now, the janitor's by default)."""
+        due = time.monotonic() + (self.delay if delay is None else delay)
         with self._cond:
-            self._jobs.append((time.monotonic() + self.delay, fn, args))
+            at = len(self._jobs)
+            while at and self._jobs[at - 1][0] > due:
+                at -= 1
+            self._jobs.insert(at, (due, fn, args))
             self._cond.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
@@ -89,9 +94,10 @@ class Janitor:
                         self._thread = None
                         return
                 self._busy = True
-                due = self._jobs[0][0]
-                while not self._draining and time.monotonic() < due:
-                    self._cond.wait(due - time.monotonic())
+                while not self._draining and self._jobs and time.monotonic() < self._jobs[0][0]:
+                    self._cond.wait(self._jobs[0][0] - time.monotonic())
+                if not self._jobs:
+                    continue
                 _, fn, args = self._jobs.pop(0)
             try:
                 fn(*args)

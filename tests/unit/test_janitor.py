@@ -59,3 +59,18 @@ def test_a_failing_job_is_logged_and_the_next_runs(caplog: pytest.LogCaptureFixt
         assert j.close()
     assert done == ["after"]
     assert "cleanup job boom failed" in caplog.text and "disk on fire" in caplog.text
+
+
+def test_a_job_with_a_delay_of_its_own_runs_when_due_not_in_turn() -> None:
+    j = Janitor("test-janitor", delay=0.01)
+    done: list[str] = []
+    j.later(done.append, "late", delay=0.3)
+    j.later(done.append, "soon")
+    j.later(done.append, "soon too")
+    deadline = time.monotonic() + 5
+    while len(done) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert done == ["soon", "soon too"]  # not held back by the later one before them
+    assert j.drain(5)
+    assert done == ["soon", "soon too", "late"]
+    assert j.close()

@@ -138,6 +138,7 @@ class ContainerService:
         # (image ID, User, GroupAdd) -> the OCI user its files gave (see _known_user)
         self._image_users: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
         self.restarts: Any = None  # the RestartManager (berth.engine.containers.restart)
+        self._spare: str | None = None  # a container directory made ahead (see _make_dir)
 
     # -- startup / shutdown --------------------------------------------------------------
     def recover(self) -> None:
@@ -165,6 +166,7 @@ class ContainerService:
                 exited = self.recover_without_monitor()
             self._unmount_stale_rootfs()
             self._sweep_removed()
+            self.janitor.later(self._make_spare)
         for row, event in exited:
             self._after_exit(row, event)
 
@@ -180,11 +182,64 @@ class ContainerService:
         trash = os.path.join(self.root, "trash")
         for name in _listdir(trash):
             self.janitor.later(remove_tree, os.path.join(trash, name))
+        for name in _listdir(self._spares()):  # (made ahead by the daemon before)
+            self.janitor.later(remove_tree, os.path.join(self._spares(), name))
         for name in _listdir(os.path.join(self.root, "containers")):
             if name not in self.rows and len(name) == 64 and name.isalnum():
                 rootfs = os.path.join(self.dir_of(name), "rootfs")
                 if not os.path.ismount(rootfs):
                     self.janitor.later(remove_tree, self.dir_of(name))
+
+    # -- container directories ----------------------------------------------------------
+    #: the directories a start makes in a container's own (its rootfs mount point, the
+    #: overlay's upper and work dirs, its bundle)
+    START_DIRS = ("rootfs", "upper", "work", "bundle")
+
+    def _spares(self) -> str:
+        return os.path.join(self.root, "spare")
+
+    def _make_dir(self, cid: str) -> None:
+        """Give the new container ``cid`` its directory (lock held): the spare one made
+        ahead, renamed (~20 µs), else a new one. Five mkdirs on ext4 take ~0.8 ms
+        here, on the way of ``docker run`` (the container's and the four a start
+        makes in it). The janitor makes the next spare once a container is removed
+        (with ``run --rm``: once its client has its answer), or a while after this
+        (SPARE_DELAY): made during a start, a spare made that start slower."""
+        spare, self._spare = self._spare, None
+        # (the removal of a container makes the next one; this, in case none is removed)
+        self.janitor.later(self._make_spare, delay=SPARE_DELAY)
+        if spare is not None:
+            try:
+                os.rename(spare, self.dir_of(cid))
+                return
+            except OSError:
+                from berth.snapshots.store import remove_tree
+
+                remove_tree(spare)
+        os.makedirs(self.dir_of(cid), mode=0o710)
+
+    def _make_spare(self) -> None:
+        """(The janitor) make a container directory ahead, with its START_DIRS."""
+        from berth.snapshots.store import remove_tree
+
+        with self.lock:
+            if self._spare is not None or self._closing:
+                return
+        os.makedirs(os.path.join(self.root, "containers"), exist_ok=True)
+        os.makedirs(self._spares(), mode=0o700, exist_ok=True)
+        path = os.path.join(self._spares(), os.urandom(8).hex())
+        try:
+            os.mkdir(path, 0o710)
+            for name in self.START_DIRS:
+                os.mkdir(os.path.join(path, name))
+        except BaseException:
+            remove_tree(path)
+            raise
+        with self.lock:
+            if self._spare is None and not self._closing:
+                self._spare = path
+                return
+        remove_tree(path)
 
     def _unmount_stale_rootfs(self) -> None:
         """A daemon that died half-way through a start may have left a stopped
@@ -306,7 +361,7 @@ class ContainerService:
                 restart_count=0,
                 extra={"version": 1},
             )
-            os.makedirs(self.dir_of(cid), mode=0o710)
+            self._make_dir(cid)
             try:
                 if self.volumes is not None:
                     row.mounts = self.volumes.prepare(row, image)
@@ -993,6 +1048,7 @@ class ContainerService:
             remove_tree(self.dir_of(cid))  # (cannot be moved: removed here and now)
             return
         self.janitor.later(remove_tree, trash)
+        self.janitor.later(self._make_spare)
 
     # -- output --------------------------------------------------------------------------
     def log_path(self, row: ContainerRow) -> str:
@@ -1076,6 +1132,11 @@ class ContainerService:
         )
         self._publish(row, "attach")  # as Docker: create, attach, start, die
         return sock, rest, bool(row.config.get("Tty"))
+
+
+#: seconds after a create took the spare directory that the next is made, when no
+#: container was removed meanwhile (see ContainerService._make_dir)
+SPARE_DELAY = 0.25
 
 
 def _listdir(path: str) -> list[str]:
