@@ -10,6 +10,8 @@ import time
 from support.engine_daemon import Engine
 
 START_DIRS = ("bundle", "rootfs", "upper", "work")
+START_FILES = ("hostname", "hosts", "resolv.conf")  # (and bundle/config.json)
+MADE_AHEAD = sorted(START_DIRS + START_FILES)
 
 
 def spares(engine: Engine, timeout: float = 10) -> list[str]:
@@ -28,17 +30,25 @@ def spares(engine: Engine, timeout: float = 10) -> list[str]:
 
 def test_a_created_container_gets_the_spare_directory(engine: Engine) -> None:
     (spare,) = spares(engine)
-    assert sorted(os.listdir(spare)) == list(START_DIRS)
+    assert sorted(os.listdir(spare)) == MADE_AHEAD
+    assert os.listdir(os.path.join(spare, "bundle")) == ["config.json"]
     r = engine.run(["create", "--name", "c1", "busybox", "true"])
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     cdir = os.path.join(engine.root, "containers", cid)
     assert not os.path.exists(spare)  # renamed into place
-    assert sorted(os.listdir(cdir)) == list(START_DIRS)
+    assert sorted(os.listdir(cdir)) == MADE_AHEAD
+    assert all(os.path.getsize(os.path.join(cdir, f)) == 0 for f in START_FILES)
     made = os.stat(cdir)
     assert stat.S_IMODE(made.st_mode) == 0o710 & ~_umask()
     r = engine.run(["start", "-a", "c1"])
     assert r.returncode == 0, r.stderr
+    hostname = open(os.path.join(cdir, "hostname")).read()
+    assert hostname == cid[:12] + "\n"  # written in place at the first start
+    assert json.load(open(os.path.join(cdir, "bundle", "config.json")))["hostname"] == cid[:12]
+    r = engine.run(["start", "-a", "c1"])  # a second start replaces them whole
+    assert r.returncode == 0, r.stderr
+    assert open(os.path.join(cdir, "hostname")).read() == hostname
     info = json.loads(engine.run(["inspect", "c1"]).stdout)[0]
     assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 0
     assert engine.run(["rm", "c1"]).returncode == 0
@@ -57,7 +67,7 @@ def test_a_daemon_start_replaces_the_spares_it_finds(engine: Engine) -> None:
         time.sleep(0.02)
     assert not os.path.exists(stale) and not os.path.exists(spare)
     (fresh,) = spares(engine)
-    assert sorted(os.listdir(fresh)) == list(START_DIRS)
+    assert sorted(os.listdir(fresh)) == MADE_AHEAD
     r = engine.run(["run", "--rm", "busybox", "true"])
     assert r.returncode == 0, r.stderr
 

@@ -194,6 +194,9 @@ class ContainerService:
     #: the directories a start makes in a container's own (its rootfs mount point, the
     #: overlay's upper and work dirs, its bundle)
     START_DIRS = ("rootfs", "upper", "work", "bundle")
+    #: and the files its first start writes, made empty ahead (its config; the files
+    #: bound on /etc/hosts, resolv.conf and hostname: see Sandbox.write_files)
+    START_FILES = ("bundle/config.json", "hosts", "resolv.conf", "hostname")
 
     def _spares(self) -> str:
         return os.path.join(self.root, "spare")
@@ -219,7 +222,8 @@ class ContainerService:
         os.makedirs(self.dir_of(cid), mode=0o710)
 
     def _make_spare(self) -> None:
-        """(The janitor) make a container directory ahead, with its START_DIRS."""
+        """(The janitor) make a container directory ahead, with its START_DIRS and
+        START_FILES."""
         from berth.snapshots.store import remove_tree
 
         with self.lock:
@@ -232,6 +236,9 @@ class ContainerService:
             os.mkdir(path, 0o710)
             for name in self.START_DIRS:
                 os.mkdir(os.path.join(path, name))
+            for name in self.START_FILES:  # (modes as their writers make them)
+                mode = 0o666 if name.endswith(".json") else 0o644
+                os.close(os.open(os.path.join(path, name), os.O_WRONLY | os.O_CREAT, mode))
         except BaseException:
             remove_tree(path)
             raise
