@@ -191,7 +191,7 @@ def test_a_start_planned_first_is_read_before_its_files_exist(
     # plan_first: the monitor reads the config while berthd readies what it binds;
     # it creates the container on "ready" -- and makes nothing when called off
     shim, state = monitor.shim, monitor.state
-    assert shim.version() == PROTOCOL_VERSION == 2  # (berthd asks before it plans first)
+    assert shim.version() == PROTOCOL_VERSION >= 2  # (berthd asks before it plans first)
     files = tmp_path / "files"
     files.mkdir()
     out = tmp_path / "out"
@@ -243,3 +243,44 @@ def test_a_start_planned_first_is_read_before_its_files_exist(
     with pytest.raises(BerthError, match=r"config\.json"):
         start("broken", str(broken), lambda: None)
     assert not (state / "broken").exists()
+
+
+def test_a_start_with_attach_carries_the_containers_streams(
+    runtime: RuntimeHandle, monitor: Monitor
+) -> None:
+    # protocol 3: the start's connection goes on as an attach stream, attached from
+    # before the program runs (nothing it writes first is lost)
+    shim, state = monitor.shim, monitor.state
+    assert shim.version() >= 3
+    from berth.api.stdcopy import Demuxer
+
+    b = runtime.bundle(["sh", "-c", "echo first; echo second >&2; read line; echo got $line"])
+    b.write()
+    streams: list[tuple[object, bytes]] = []
+    answer = shim.start(
+        None,
+        stream_to=streams,  # type: ignore[arg-type]
+        id="attached",
+        bundle=str(b.path),
+        runtime_root=str(state),
+        log_path="",
+        unmount=[],
+        open_stdin=True,
+        attach={"stdin": True, "stdout": True, "stderr": True},
+    )
+    assert isinstance(answer["pid"], int) and answer["pid"] > 0
+    ((sock, rest),) = streams
+    got: dict[int, bytes] = {1: b"", 2: b""}
+    demux = Demuxer()
+    try:
+        sock.sendall(b"input\n")  # type: ignore[attr-defined]
+        data = rest
+        while True:
+            for kind, payload in demux.feed(data):
+                got[kind] += payload
+            data = sock.recv(65536)  # type: ignore[attr-defined]
+            if not data:
+                break
+    finally:
+        sock.close()  # type: ignore[attr-defined]
+    assert (got[1], got[2]) == (b"first\ngot input\n", b"second\n")

@@ -384,7 +384,12 @@ class ContainerService:
         return {"Id": cid, "Warnings": warnings}
 
     # -- start ---------------------------------------------------------------------------
-    def start(self, ref: str) -> None:
+    def start(
+        self, ref: str, attach: tuple[bool, bool, bool] | None = None
+    ) -> tuple[Any, bytes] | None:
+        """Start the container. With ``attach`` (stdin, stdout, stderr): attached to it
+        from before its program runs, the stream (a socket, the bytes read past its
+        answer) is returned, as :meth:`attach_stream` gives one."""
         row = self.find(ref)
         with self.lock:
             if row.state.get("Running"):
@@ -396,8 +401,9 @@ class ContainerService:
             row.restart_count = 0
             row.extra = dict(row.extra or {}, manually_stopped=False)
             failed: BerthError | None = None
+            stream = None
             try:
-                self._start(row)
+                stream = self._start(row, attach)
             except BerthError as e:
                 # as Docker: the error and its exit code stay on the container,
                 # and one that was to be removed when it exits is removed now
@@ -413,8 +419,39 @@ class ContainerService:
                     pass
             raise failed
         self._publish(row, "start")
+        return stream
 
-    def _start(self, row: ContainerRow) -> None:
+    def _start(
+        self, row: ContainerRow, attach: tuple[bool, bool, bool] | None = None
+    ) -> tuple[Any, bytes] | None:
+        trace("engine: start")
+        self.shim.ensure()
+        self._listen()
+        streams: list[tuple[Any, bytes]] | None = None
+        attach_fields: dict[str, Any] = {}
+        if attach is not None:
+            stdin, stdout, stderr = attach
+            stdin = stdin and bool(row.config.get("OpenStdin"))
+            if self.shim.version() >= 3:  # attached by the start's own connection
+                streams = []
+                attach_fields["attach"] = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+                self._publish(row, "attach")  # as Docker: create, attach, start, die
+            else:
+                sock, rest, _ = self.attach_stream(row.id, stdin, stdout, stderr)
+                streams = [(sock, rest)]
+        try:
+            return self._start_attached(row, streams, attach_fields)
+        except BaseException:
+            for sock, _ in streams or ():
+                sock.close()
+            raise
+
+    def _start_attached(
+        self,
+        row: ContainerRow,
+        streams: list[tuple[Any, bytes]] | None,
+        attach_fields: dict[str, Any],
+    ) -> tuple[Any, bytes] | None:
         from berth.cleanup import Cleanup
         from berth.engine.containers import networking
         from berth.engine.containers.specgen import SpecInput
@@ -423,9 +460,6 @@ class ContainerService:
         from berth.kernel.consts import MNT_DETACH
         from berth.kernel.syscalls import SYSCALLS
 
-        trace("engine: start")
-        self.shim.ensure()
-        self._listen()
         cdir = self.dir_of(row.id)
         rootfs = os.path.join(cdir, "rootfs")
         with Cleanup() as undo:
@@ -507,13 +541,20 @@ class ContainerService:
                 answer = self.shim.start(
                     lambda: network_ready() if network_ready is not None else None,
                     prepare=prepare,
+                    stream_to=streams if attach_fields else None,
                     **fields,
+                    **attach_fields,
                 )
             else:
                 ready_rootfs_and_network()
                 self._write_bundle(row, inp)
                 # the monitor creates the container while its network is readied here
-                answer = self.shim.start(network_ready, **fields)
+                answer = self.shim.start(
+                    network_ready,
+                    stream_to=streams if attach_fields else None,
+                    **fields,
+                    **attach_fields,
+                )
             undo.pop_all()
         trace("engine: started by the monitor")
         try:
@@ -537,6 +578,7 @@ class ContainerService:
             hook(row)
         self.store.save(row)
         self.changed.notify_all()
+        return streams[0] if streams else None
 
     @staticmethod
     def _user_key(row: ContainerRow) -> tuple[str, str, tuple[str, ...]]:

@@ -16,8 +16,8 @@ after their answer:
   closes the connection when the container (the exec'd process) has exited
   and its output is drained.
 
-Requests (schema version 2: version 2 added ``plan_first`` to ``start``. A
-monitor outlives the berthd that started it, so it may be older than its
+Requests (schema version 3: version 2 added ``plan_first`` to ``start``,
+version 3 its ``attach``. A monitor outlives the berthd that started it, so it may be older than its
 client: berthd asks ``ping`` once per monitor process, see
 :meth:`ShimClient.version`, before it uses what a version added):
 
@@ -35,7 +35,9 @@ op             fields -> answer
                ``plan_first`` too, it reads the bundle's config first (the
                rootfs and the files it binds need not be there yet), then
                a line ``{"op": "ready"}`` before it creates the container
-               (anything else: an error answer, nothing made)
+               (anything else: an error answer, nothing made); with
+               ``attach`` (``{"stdin", "stdout", "stderr"}``) the connection
+               then carries the container's streams, as ``attach`` does
 ``list``       -> ``containers``: [{``id pid started_at``}]
 ``attach``     ``id stdin stdout stderr`` (waits for a start of that id when
                it is not running yet, up to ``wait`` seconds) -> stream
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 SOCKET_NAME = "shim.sock"
 PID_NAME = "shim.pid"
 
@@ -183,6 +185,8 @@ class ShimClient:
         self,
         ready: Callable[[], None] | None = None,
         prepare: Callable[[], None] | None = None,
+        *,
+        stream_to: list[tuple[socket.socket, bytes]] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """The ``start`` request. With ``ready``, the monitor creates the container
@@ -193,38 +197,50 @@ class ShimClient:
         With ``prepare`` too, the request goes first (``"plan_first": true``): the
         monitor reads the bundle while ``prepare()`` runs here (mounting the rootfs,
         writing the files the config binds), and creates the container once told
-        ``ready`` -- or is told ``abort`` when ``prepare`` raised."""
-        if ready is None:
+        ``ready`` -- or is told ``abort`` when ``prepare`` raised.
+
+        With ``stream_to`` (and ``attach={"stdin", "stdout", "stderr"}`` in the
+        fields: protocol 3), the connection goes on as an attach stream once the
+        container runs: (the socket, the bytes read past the answer) are appended."""
+        if ready is None and stream_to is None:
             return self.request("start", **fields)
         fields["op"] = "start"
-        fields["hold"] = True
-        if prepare is not None:
-            fields["plan_first"] = True
+        if ready is not None:
+            fields["hold"] = True
+            if prepare is not None:
+                fields["plan_first"] = True
         s = self._connect()
+        kept = False
         try:
             s.sendall(encode(fields))
-            try:
-                if prepare is not None:
-                    prepare()
-                    try:
-                        s.sendall(encode({"op": "ready"}))
-                    except OSError:
-                        pass  # the monitor answered already (its planning failed)
-                ready()
-            except BaseException:
+            if ready is not None:
                 try:
-                    s.sendall(encode({"op": "abort"}))
-                    LineReader(s).line()  # the container is gone once this answer comes
+                    if prepare is not None:
+                        prepare()
+                        try:
+                            s.sendall(encode({"op": "ready"}))
+                        except OSError:
+                            pass  # the monitor answered already (its planning failed)
+                    ready()
+                except BaseException:
+                    try:
+                        s.sendall(encode({"op": "abort"}))
+                        LineReader(s).line()  # the container is gone once this answer comes
+                    except OSError:
+                        pass
+                    raise
+                try:
+                    s.sendall(encode({"op": "go"}))
                 except OSError:
-                    pass
-                raise
-            try:
-                s.sendall(encode({"op": "go"}))
-            except OSError:
-                pass  # the monitor answered already (its create failed): read why
-            answer = LineReader(s).line()
+                    pass  # the monitor answered already (its create failed): read why
+            reader = LineReader(s)
+            answer = reader.line()
+            if stream_to is not None and answer is not None and answer.get("ok"):
+                stream_to.append((s, reader.buf))
+                kept = True
         finally:
-            s.close()
+            if not kept:
+                s.close()
         if answer is None:
             raise errors.Unavailable("the container monitor closed the connection during start")
         return raise_for(answer)

@@ -304,7 +304,21 @@ class Shim:
         elif op == "start":
             answer = self._start(req, conn, rest)
             conn.sendall(encode({"ok": True, **answer}))
-            conn.close()
+            streams = req.get("attach")
+            c = self.containers.get(str(req["id"]))
+            if isinstance(streams, dict) and c is not None:
+                # (its output waits in the pipes: the loop reads them once this returns)
+                self._add_attacher(
+                    c,
+                    Attacher(
+                        conn,
+                        bool(streams.get("stdin")),
+                        bool(streams.get("stdout")),
+                        bool(streams.get("stderr")),
+                    ),
+                )
+            else:
+                conn.close()
         elif op == "list":
             items = [
                 {"id": c.id, "pid": c.pid, "started_at": c.started_at}
