@@ -101,6 +101,10 @@ class Image:
         return f"Image({self.id[:19]}, tags={self.repo_tags})"
 
 
+#: image configs an ImageStore keeps parsed (see ImageStore.get)
+_CONFIGS_KEPT = 64
+
+
 class ImageStore:
     def __init__(
         self, root: str = DEFAULT_ROOT, sys: Syscalls | None = None, db: Database | None = None
@@ -114,6 +118,9 @@ class ImageStore:
         self.snapshots = Snapshotter(os.path.join(root, "snapshots"), sys)
         self.content.sweep_ingest()
         self.snapshots.sweep()
+        # image ID -> (its config, parsed; its bytes): an ID names its config's content,
+        # so what was read and checked once is kept (a container create reads it)
+        self._configs: dict[str, tuple[spec.ImageConfig, bytes]] = {}
 
     def close(self) -> None:
         if self._own_db:
@@ -166,10 +173,19 @@ class ImageStore:
         meta = self.meta.image(image_id)
         if meta is None:
             raise NotFound(f"No such image: {image_id}")
-        config_bytes = self.content.read(image_id)
-        from berth import jsonio
+        known = self._configs.get(image_id)
+        if known is None:
+            config_bytes = self.content.read(image_id)
+            from berth import jsonio
 
-        config = spec.ImageConfig.from_json(jsonio.loads(config_bytes, "image config"), "config")
+            config = spec.ImageConfig.from_json(
+                jsonio.loads(config_bytes, "image config"), "config"
+            )
+            if len(self._configs) >= _CONFIGS_KEPT:
+                self._configs.pop(next(iter(self._configs)))
+            self._configs[image_id] = (config, config_bytes)
+        else:
+            config, config_bytes = known
         tags = [reference.parse(t).familiar() for t in self.meta.tags_of(image_id)]
         digests = [
             f"{reference.parse(n).familiar_name}@{d}"
