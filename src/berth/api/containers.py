@@ -293,19 +293,14 @@ def register(router: Router, daemon: Daemon) -> None:
         return Stream(items, content_type=kind, separator=b"")
 
     def attach(req: Request) -> object:
-        from berth.api.detachkeys import DEFAULT, EscapeProxy, parse
-        from berth.errors import InvalidArgument
+        from berth.api.detachkeys import EscapeProxy, from_request
 
         s = svc()
         row = s.find(req.params["id"])
         stdin = req.arg_bool("stdin")
         stdout = req.arg_bool("stdout")
         stderr = req.arg_bool("stderr")
-        keys = req.arg("detachKeys") or ""
-        try:
-            sequence = parse(keys) if keys else DEFAULT
-        except InvalidArgument:
-            raise InvalidArgument(f"Invalid detach keys ({keys}) provided") from None
+        sequence = from_request(req.arg("detachKeys"))
         sock, rest, tty = s.attach_stream(row.id, stdin, stdout, stderr)
         # with a terminal the engine watches for the detach keys too, as Docker's does
         proxy = EscapeProxy(sequence) if tty and stdin else None

@@ -37,6 +37,14 @@ def parse_or_default(text: str | None) -> bytes:
     return parse(text) if text else DEFAULT
 
 
+def from_request(text: str | None) -> bytes:
+    """An API request's ``detachKeys`` (the default when empty); Docker's message when bad."""
+    try:
+        return parse_or_default(text)
+    except InvalidArgument:
+        raise InvalidArgument(f"Invalid detach keys ({text}) provided") from None
+
+
 class EscapeProxy:
     """Passes input on, holding back what may be the start of the detach sequence.
 

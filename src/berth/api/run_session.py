@@ -55,20 +55,16 @@ def status_frame(doc: dict[str, Any]) -> bytes:
 
 def run_session(s: ContainerService, req: Request, answer: dict[str, Any]) -> Hijack:
     """Attach to, wait for and start the container ``answer`` (create's) names."""
-    from berth.api.detachkeys import DEFAULT, EscapeProxy, parse
+    from berth.api.detachkeys import EscapeProxy, from_request
     from berth.engine.containers.waiting import ExitWaiter
-    from berth.errors import BerthError, InvalidArgument
+    from berth.errors import BerthError
 
     cid = str(answer["Id"])
     row = s.find(cid)
     stdin = req.arg_bool("berthStdin")
     stdout = req.arg_bool("berthStdout")
     stderr = req.arg_bool("berthStderr")
-    keys = req.arg("detachKeys") or ""
-    try:
-        sequence = parse(keys) if keys else DEFAULT
-    except InvalidArgument:
-        raise InvalidArgument(f"Invalid detach keys ({keys}) provided") from None
+    sequence = from_request(req.arg("detachKeys"))
     waiter = ExitWaiter(s, row, req.arg("berthWait") or "next-exit")
     wanted = (stdin, stdout, stderr) if stdin or stdout or stderr else None
     tty = bool(row.config.get("Tty"))

@@ -254,35 +254,27 @@ def run(ctx: Context, opts: Parsed) -> int:
             except BerthError:
                 pass
         raise start_error(e) from None
-    if stream is not None:
-        from berth.api.detachkeys import parse_or_default
-        from berth.cli.stream import copy_streams
-
-        if copy_streams(
-            ctx,
-            stream,
-            cid,
-            tty=bool(opts.tty),
-            stdin=want_in,
-            sig_proxy=opts.sig_proxy,
-            detach_keys=parse_or_default(opts.detach_keys),
-        ):
-            return 0  # detached (ctrl-p ctrl-q): the container runs on
+    if stream is not None and _copy(ctx, opts, cid, stream, want_in):
+        return 0  # detached (ctrl-p ctrl-q): the container runs on
     trace("cli: streams done")
     code = waiter.result()
     trace("cli: exit status")
     return code
 
 
-def _run_session(ctx: Context, opts: Parsed, cid: str, stream: RawStream, stdin: bool) -> int:
-    """The rest of ``run`` when berthd started the container in the create's request
-    (berth.api.run_session): copy the streams, then the exit status it sends."""
+def _copy(
+    ctx: Context,
+    opts: Parsed,
+    cid: str,
+    stream: RawStream,
+    stdin: bool,
+    session: dict[str, Any] | None = None,
+) -> bool:
+    """Copy a run's streams (see berth.cli.stream.copy_streams); True when detached."""
     from berth.api.detachkeys import parse_or_default
     from berth.cli.stream import copy_streams
-    from berth.client.api import DaemonError
 
-    status: dict[str, Any] = {}
-    if copy_streams(
+    return copy_streams(
         ctx,
         stream,
         cid,
@@ -290,8 +282,17 @@ def _run_session(ctx: Context, opts: Parsed, cid: str, stream: RawStream, stdin:
         stdin=stdin,
         sig_proxy=opts.sig_proxy,
         detach_keys=parse_or_default(opts.detach_keys),
-        session=status,
-    ):
+        session=session,
+    )
+
+
+def _run_session(ctx: Context, opts: Parsed, cid: str, stream: RawStream, stdin: bool) -> int:
+    """The rest of ``run`` when berthd started the container in the create's request
+    (berth.api.run_session): copy the streams, then the exit status it sends."""
+    from berth.client.api import DaemonError
+
+    status: dict[str, Any] = {}
+    if _copy(ctx, opts, cid, stream, stdin, status):
         return 0  # detached (ctrl-p ctrl-q): the container runs on
     if status.get("Start"):
         raise start_error(DaemonError(str(status.get("Error") or "the start failed")))
