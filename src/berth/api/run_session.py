@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 #: the stream of this session's own documents
 STATUS_STREAM = 3
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 def status_frame(doc: dict[str, Any]) -> bytes:
@@ -94,13 +95,13 @@ def run_session(s: ContainerService, req: Request, answer: dict[str, Any]) -> Hi
         if how != "ended":
             return
         poller = select.poll()
-        poller.register(conn.sock.fileno(), select.POLLRDHUP)
+        poller.register(conn.sock.fileno(), 0)  # (a hang-up is told anyway)
         while True:
             doc = waiter.wait(1.0)
             if doc is not None:
                 conn.write(status_frame({"StatusCode": doc["StatusCode"]}))
                 return
-            if poller.poll(0):
-                return  # the client went away
+            if any(ev & _GONE for _, ev in poller.poll(0)):
+                return  # the client went away (not only its input: that half-closes)
 
     return Hijack(run, MULTIPLEXED_STREAM, [("X-Berth-Container", cid)])

@@ -65,6 +65,16 @@ def test_session_input_and_next_exit(engine: Engine) -> None:
     assert run(engine, "rm", "kept")[0] == 0
 
 
+def test_session_outlives_the_end_of_input_and_output(engine: Engine) -> None:
+    # the client's input ended (its side of the connection half-closed) and the
+    # container closed its output, then ran on: the session ends with its status
+    r = engine.run(
+        ["run", "-i", "--rm", "busybox", "sh", "-c", "cat; exec >&- 2>&-; sleep 1.5; exit 7"],
+        input=b"through\n",
+    )
+    assert (r.returncode, r.stdout) == (7, "through\n"), r.stderr
+
+
 class _Proxy:
     """A unix-socket proxy to berthd that turns ``berthRun=1`` into ``berthRun=0``
     (a daemon that does not start a session) and notes the requests it passes."""
