@@ -120,11 +120,11 @@ class Sandbox:
             path = os.path.join(directory, name)
             data = content.encode()
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 if os.fstat(fd).st_size:
                     os.close(fd)
                     fd = -1
-            except FileNotFoundError:
+            except OSError:  # (none yet, or not a plain file: replaced whole)
                 fd = -1
             tmp = None
             if fd < 0:
