@@ -427,12 +427,13 @@ class ContainerService:
         trace("engine: start")
         self.shim.ensure()
         self._listen()
+        version = self.shim.version()  # (what the running monitor's protocol offers)
         streams: list[tuple[Any, bytes]] | None = None
         attach_fields: dict[str, Any] = {}
         if attach is not None:
             stdin, stdout, stderr = attach
             stdin = stdin and bool(row.config.get("OpenStdin"))
-            if self.shim.version() >= 3:  # attached by the start's own connection
+            if version >= 3:  # attached by the start's own connection
                 streams = []
                 attach_fields["attach"] = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
                 self._publish(row, "attach")  # as Docker: create, attach, start, die
@@ -440,7 +441,7 @@ class ContainerService:
                 sock, rest, _ = self.attach_stream(row.id, stdin, stdout, stderr)
                 streams = [(sock, rest)]
         try:
-            return self._start_attached(row, streams, attach_fields)
+            return self._start_attached(row, version, streams, attach_fields)
         except BaseException:
             for sock, _ in streams or ():
                 sock.close()
@@ -449,6 +450,7 @@ class ContainerService:
     def _start_attached(
         self,
         row: ContainerRow,
+        version: int,
         streams: list[tuple[Any, bytes]] | None,
         attach_fields: dict[str, Any],
     ) -> tuple[Any, bytes] | None:
@@ -519,7 +521,7 @@ class ContainerService:
                 "auto_remove": bool(row.host_config.get("AutoRemove")),
                 "unmount": [rootfs],
             }
-            if self.shim.version() >= 2 and networking.predict(self, row, inp):
+            if version >= 2 and networking.predict(self, row, inp):
                 # The spec does not wait for the network: the monitor reads it while
                 # the network is readied here (~1 ms of a start). Nor for the rootfs,
                 # where the image's files alone give the user's ids (see _known_user).

@@ -17,9 +17,9 @@ after their answer:
   and its output is drained.
 
 Requests (schema version 3: version 2 added ``plan_first`` to ``start``,
-version 3 its ``attach``. A monitor outlives the berthd that started it, so it may be older than its
-client: berthd asks ``ping`` once per monitor process, see
-:meth:`ShimClient.version`, before it uses what a version added):
+version 3 its ``attach``. A monitor outlives the berthd that started it, so
+it may be older than its client: berthd asks ``ping`` once per monitor
+process, see :meth:`ShimClient.version`, before it uses what a version added):
 
 =============  ==============================================================
 op             fields -> answer
